@@ -1,0 +1,47 @@
+# One target per common task. Only python3 (>= 3.10) and make are assumed.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PORT ?= 8888
+
+.PHONY: help lab test test-fast lint format notebooks exercises reference fixtures bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)  ## create or update .venv with the course and its test tools
+
+lab: $(STAMP)  ## start JupyterLab at the course's start page
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=notebooks --port $(PORT) 00_start_here.ipynb
+
+test: $(STAMP)  ## the whole suite: lint, exercise drift, unit tests, notebooks
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest tests notebooks --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+
+test-fast: $(STAMP)  ## unit tests only (no notebooks)
+	$(PY) -m pytest tests -q
+
+lint: $(STAMP)  ## ruff over the library, tests and notebooks
+	$(VENV)/bin/ruff check .
+
+format: $(STAMP)  ## ruff's import sorting and fixes
+	$(VENV)/bin/ruff check --fix .
+
+notebooks: $(STAMP)  ## re-execute every lecture notebook in place (stored outputs)
+	$(PY) -m course_lib.tools.run_notebooks notebooks/*.ipynb
+
+reference: $(STAMP)  ## install PyTorch (CPU) for the live reference tests
+	$(PY) -m pip install --quiet torch==2.13.0
+
+fixtures: reference  ## regenerate the torch reference trajectories in tests/fixtures
+	$(PY) tests/make_torch_fixtures.py
+
+clean:  ## remove the virtual environment and caches
+	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info

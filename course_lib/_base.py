@@ -1,0 +1,253 @@
+"""The machinery every optimizer shares: checked hyperparameters, per-parameter state, blocks.
+
+The optimizers in :mod:`course_lib.optimizers` only say how ONE block of ONE parameter moves.
+Everything else lives here, once: validating input before anything changes, creating the state
+buffers, counting steps, saving and restoring, and walking each parameter in cache-sized blocks
+with preallocated scratch memory, so that a step allocates nothing after the first.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+# Elements per block: three float32 blocks of this size (~768 KiB) stay in a 1-2 MiB L2 cache,
+# so every pass after the first in a step reads from cache instead of memory.
+BLOCK = 1 << 16
+
+
+class Hyper:
+    """A hyperparameter attribute that checks every value assigned to it.
+
+    ``low``/``high`` bound the allowed range; ``low_open``/``high_open`` say whether the bound
+    itself is excluded. The error names the optimizer, the parameter, the value and the range.
+    """
+
+    def __init__(self, low: float, high: float = math.inf, *, low_open: bool = False,
+                 high_open: bool = True) -> None:
+        self.low, self.high, self.low_open, self.high_open = low, high, low_open, high_open
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @property
+    def allowed(self) -> str:
+        """The allowed range in interval notation, e.g. ``[0, 1)``."""
+        left = "(" if self.low_open else "["
+        right = ")" if self.high_open or self.high == math.inf else "]"
+        high = "inf" if self.high == math.inf else f"{self.high:g}"
+        return f"{left}{self.low:g}, {high}{right}"
+
+    def contains(self, value: float) -> bool:
+        """True when ``value`` lies in the allowed range."""
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below
+
+    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
+        return self if obj is None else obj.__dict__[self.name]
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        owner = type(obj).__name__
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{owner}: {self.name} must be a real number, got {value!r} "
+                            f"({type(value).__name__})")
+        value = float(value)
+        if not math.isfinite(value) or not self.contains(value):
+            raise ValueError(f"{owner}: {self.name}={value!r} is outside the allowed range "
+                             f"{self.allowed}")
+        obj.__dict__[self.name] = value
+
+
+class Flag:
+    """A boolean option (``nesterov``, ``amsgrad``) that refuses anything but True/False."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, objtype: type | None = None) -> Any:
+        return self if obj is None else obj.__dict__[self.name]
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{type(obj).__name__}: {self.name} must be True or False, "
+                            f"got {value!r}")
+        obj.__dict__[self.name] = bool(value)
+
+
+class Optimizer:
+    """Base class: ``update(params, grads)`` moves every parameter in place, one step.
+
+    Subclasses set ``buffers`` (the names of their per-parameter state, as in the notebooks'
+    math) and implement :meth:`step` for one block. ``opt.t`` counts the updates made;
+    ``opt.state[key][name]`` holds the buffers of parameter ``key``.
+    """
+
+    name: ClassVar[str] = "optimizer"
+    buffers: ClassVar[tuple[str, ...]] = ()
+    lr = Hyper(0.0, low_open=True)
+    weight_decay = Hyper(0.0)
+
+    def __init__(self, lr: float, weight_decay: float = 0.0) -> None:
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.t = 0
+        self.state: dict[str, dict[str, np.ndarray]] = {}
+        self._scratch: dict[np.dtype, np.ndarray] = {}
+
+    # ----- what a subclass writes -------------------------------------------------------------
+    def step(self, p: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray],
+             tmp: np.ndarray, tmp2: np.ndarray) -> None:
+        """Move the block ``p`` in place given its gradient ``g`` (read-only) and state views.
+
+        ``tmp`` and ``tmp2`` are scratch arrays of the block's shape and dtype.
+        """
+        raise NotImplementedError
+
+    def begin_update(self) -> None:
+        """Hook run once per ``update`` after ``t`` is incremented (e.g. NAdam's product)."""
+
+    # ----- the public API -----------------------------------------------------------------------
+    def hyperparameters(self) -> dict[str, Any]:
+        """The current hyperparameters, by the constructor's names."""
+        return {k: getattr(self, k) for k in hyperparameter_names(type(self))}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters().items())
+        return f"{type(self).__name__}({args})"
+
+    def update(self, params: Mapping[str, np.ndarray], grads: Mapping[str, Any]) -> None:
+        """One step: update every array of ``params`` in place using ``grads`` (same keys).
+
+        Every check runs before anything changes: on an error, parameters, state and ``t``
+        are left exactly as they were.
+        """
+        grads = self._checked(params, grads)
+        for key, p in params.items():
+            self._ensure_state(key, p)
+        self.t += 1
+        self.begin_update()
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for key, p in params.items():
+                for pb, gb, sb, (tmp, tmp2, gtmp) in self._blocks(p, grads[key], self.state[key]):
+                    self.step(pb, self.l2(pb, gb, gtmp), sb, tmp, tmp2)
+
+    def l2(self, p: np.ndarray, g: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Coupled (L2) weight decay: the gradient of loss + wd/2 |p|^2 is g + wd * p.
+
+        Returns ``g`` itself when wd = 0, otherwise ``g + wd * p`` written into ``out``; the
+        caller's gradient is never modified.
+        """
+        if self.weight_decay == 0.0:
+            return g
+        np.multiply(p, self.weight_decay, out=out)
+        out += g
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        """A deep copy of everything needed to continue the run: hyperparameters, t, state."""
+        return {"optimizer": self.name, "hyperparameters": self.hyperparameters(), "t": self.t,
+                "state": {k: {n: a.copy() for n, a in s.items()} for k, s in self.state.items()},
+                "extra": self.extra_state()}
+
+    def load_state_dict(self, sd: Mapping[str, Any]) -> None:
+        """Restore a :meth:`state_dict`; checks everything first and changes nothing on error."""
+        for field in ("optimizer", "hyperparameters", "t", "state"):
+            if field not in sd:
+                raise KeyError(f"state dict has no {field!r} entry (keys: {sorted(sd)})")
+        if sd["optimizer"] != self.name:
+            raise ValueError(f"state dict is for {sd['optimizer']!r}, not {self.name!r}")
+        names = hyperparameter_names(type(self))
+        unknown = set(sd["hyperparameters"]) - set(names)
+        if unknown:
+            raise KeyError(f"unknown hyperparameters {sorted(unknown)}; allowed: {names}")
+        trial = type(self)(**sd["hyperparameters"])  # validates every value before we copy any
+        for key, bufs in sd["state"].items():
+            if set(bufs) != set(trial.buffers):
+                raise KeyError(f"state[{key!r}] has buffers {sorted(bufs)}, "
+                               f"expected {sorted(trial.buffers)}")
+        self.__dict__.update({k: getattr(trial, k) for k in names})
+        self.buffers = trial.buffers
+        self.t = int(sd["t"])
+        self.state = {k: {n: np.array(a, copy=True) for n, a in s.items()}
+                      for k, s in sd["state"].items()}
+        self.load_extra_state(sd.get("extra", {}))
+
+    def extra_state(self) -> dict[str, Any]:
+        """Scalars kept besides the per-parameter buffers (none by default)."""
+        return {}
+
+    def load_extra_state(self, extra: Mapping[str, Any]) -> None:
+        """Restore what :meth:`extra_state` saved."""
+
+    # ----- internals ------------------------------------------------------------------------------
+    def _checked(self, params: Mapping[str, Any], grads: Mapping[str, Any]) -> dict:
+        who = type(self).__name__
+        if not isinstance(params, Mapping) or not isinstance(grads, Mapping):
+            raise TypeError(f"{who}.update(params, grads) takes two dicts of arrays, got "
+                            f"{type(params).__name__} and {type(grads).__name__}")
+        missing = [k for k in params if k not in grads]
+        if missing:
+            raise KeyError(f"no gradient for parameter(s) {missing}; grads has {list(grads)}")
+        extra = [k for k in grads if k not in params]
+        if extra:
+            raise KeyError(f"gradient(s) {extra} match no parameter; params has {list(params)}")
+        checked = {}
+        for key, p in params.items():
+            if not isinstance(p, np.ndarray) or not np.issubdtype(p.dtype, np.floating):
+                kind = p.dtype if isinstance(p, np.ndarray) else type(p).__name__
+                raise TypeError(f"params[{key!r}] must be a floating-point NumPy array "
+                                f"(it is updated in place), got {kind}")
+            if not p.flags.writeable:
+                raise ValueError(f"params[{key!r}] is read-only; it must be updated in place")
+            g = np.asarray(grads[key])
+            if not (np.issubdtype(g.dtype, np.floating) or np.issubdtype(g.dtype, np.integer)):
+                raise TypeError(f"grads[{key!r}] must hold numbers, got dtype {g.dtype}")
+            if g.shape != p.shape:
+                raise ValueError(f"grads[{key!r}] has shape {g.shape} but params[{key!r}] "
+                                 f"has shape {p.shape}")
+            old = self.state.get(key)
+            if old and next(iter(old.values())).shape != p.shape:
+                raise ValueError(f"params[{key!r}] has shape {p.shape} but its optimizer state "
+                                 f"has shape {next(iter(old.values())).shape}")
+            checked[key] = g
+        return checked
+
+    def _ensure_state(self, key: str, p: np.ndarray) -> None:
+        if key not in self.state:
+            self.state[key] = {name: np.zeros_like(p) for name in self.buffers}
+
+    def _tmp(self, dtype: np.dtype, size: int) -> np.ndarray:
+        buf = self._scratch.get(dtype)
+        if buf is None or buf.shape[1] < size:
+            buf = self._scratch[dtype] = np.empty((3, max(size, 1)), dtype)
+        return buf[:, :size]
+
+    def _blocks(self, p: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray]) -> Iterator:
+        """Yield (p, g, state, scratch) views, block by block over the flattened arrays.
+
+        ``scratch`` holds three arrays of the block's size: tmp, tmp2 and one for the L2 term.
+        """
+        arrays = [p, *state.values()]
+        if not all(a.flags.c_contiguous for a in arrays):
+            # Flattening a non-contiguous array would copy it and lose the in-place update.
+            yield p, g, state, [np.empty_like(p) for _ in range(3)]
+            return
+        flat_p, flat_g = p.reshape(-1), g.reshape(-1)
+        flat_s = {n: a.reshape(-1) for n, a in state.items()}
+        n = flat_p.size
+        scratch = self._tmp(p.dtype, min(n, BLOCK))
+        for lo in range(0, n, BLOCK):
+            hi = min(lo + BLOCK, n)
+            yield (flat_p[lo:hi], flat_g[lo:hi], {k: a[lo:hi] for k, a in flat_s.items()},
+                   scratch[:, : hi - lo])
+
+
+def hyperparameter_names(cls: type) -> list[str]:
+    """The constructor's parameter names of an optimizer class, in order."""
+    import inspect
+
+    return [n for n in inspect.signature(cls.__init__).parameters if n != "self"]

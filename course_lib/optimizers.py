@@ -1,0 +1,366 @@
+r"""The optimizers of the course, each one idea away from the one it grows from.
+
+SGD -> Momentum (a velocity) -> AdaGrad (a per-coordinate step from summed squared gradients)
+-> RMSProp (forget old squares) -> Adam (Momentum + RMSProp + bias correction), then AdamW,
+NAdam and Adadelta. Each ``step`` works on one block of one parameter, in place, and the update
+rule in its docstring uses the course's symbols: ``lr, momentum, v, s, m, beta1, beta2, eps, t``.
+
+They match PyTorch's ``torch.optim`` (single-tensor CPU path) to round-off, for every option.
+In-place arithmetic (``out=``, ``*=``) keeps a step free of new parameter-sized arrays; each
+line's comment gives the math it computes.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from course_lib._base import Flag, Hyper, Optimizer, hyperparameter_names
+
+__all__ = ["SGD", "Momentum", "AdaGrad", "RMSProp", "Adam", "AdamW", "NAdam", "Adadelta",
+           "Optimizer", "OPTIMIZERS", "make_optimizer", "hyperparameter_names"]
+
+
+
+def unit() -> Hyper:
+    """The allowed range of every decay factor: [0, 1)."""
+    return Hyper(0.0, 1.0)
+
+
+class SGD(Optimizer):
+    r"""Stochastic gradient descent: step against the gradient.
+
+    .. math:: p \leftarrow p - \mathrm{lr}\, g
+
+    >>> import numpy as np
+    >>> params, grads = {"w": np.array([1.0, -2.0])}, {"w": np.array([0.5, 0.5])}
+    >>> SGD(lr=0.1).update(params, grads)
+    >>> params["w"]
+    array([ 0.95, -2.05])
+    """
+
+    name = "sgd"
+
+    def __init__(self, lr: float = 0.01, weight_decay: float = 0.0) -> None:
+        super().__init__(lr, weight_decay)
+
+    def step(self, p, g, state, tmp, tmp2):
+        np.multiply(g, self.lr, out=tmp)  # lr * g
+        p -= tmp
+
+
+class Momentum(SGD):
+    r"""SGD with a velocity ``v`` that accumulates past gradients (the heavy ball).
+
+    .. math::
+        v \leftarrow \mathrm{momentum}\, v + g, \qquad p \leftarrow p - \mathrm{lr}\, v
+
+    With ``nesterov=True`` the step looks ahead: :math:`p \leftarrow p - \mathrm{lr}\,(g +
+    \mathrm{momentum}\, v)`. This is torch's form; the textbook ``v = momentum*v - lr*g;
+    p += v`` gives the same trajectory while lr is constant.
+
+    >>> import numpy as np
+    >>> params = {"w": np.array([1.0])}
+    >>> opt = Momentum(lr=0.1, momentum=0.5)
+    >>> for _ in range(2):
+    ...     opt.update(params, {"w": np.array([1.0])})
+    >>> opt.state["w"]["v"], params["w"]
+    (array([1.5]), array([0.75]))
+    """
+
+    name = "momentum"
+    buffers = ("v",)
+    momentum = unit()
+    nesterov = Flag()
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.9, nesterov: bool = False,
+                 weight_decay: float = 0.0) -> None:
+        super().__init__(lr, weight_decay)
+        self.momentum, self.nesterov = momentum, nesterov
+        if nesterov and momentum == 0.0:
+            raise ValueError("Momentum: nesterov=True needs momentum in (0, 1), got momentum=0.0")
+
+    def step(self, p, g, state, tmp, tmp2):
+        v = state["v"]
+        v *= self.momentum  # v = momentum * v + g
+        v += g
+        if self.nesterov:  # look ahead: step along g + momentum * v
+            np.multiply(v, self.momentum, out=tmp2)
+            tmp2 += g
+            super().step(p, tmp2, state, tmp, None)
+        else:
+            super().step(p, v, state, tmp, tmp2)
+
+
+class AdaGrad(SGD):
+    r"""SGD with a per-coordinate step: divide by the root of the summed squared gradients.
+
+    .. math::
+        s \leftarrow s + g^2, \qquad p \leftarrow p - \mathrm{lr}\, \frac{g}{\sqrt{s} + \epsilon}
+
+    On the first step :math:`g/\sqrt{g^2} = \pm 1`, so every coordinate moves by about ``lr``.
+
+    >>> import numpy as np
+    >>> params = {"w": np.array([1.0, 1.0])}
+    >>> AdaGrad(lr=0.1).update(params, {"w": np.array([100.0, 0.01])})
+    >>> params["w"].round(6)
+    array([0.9, 0.9])
+    """
+
+    name = "adagrad"
+    buffers = ("s",)
+    eps = Hyper(0.0)
+
+    def __init__(self, lr: float = 0.01, eps: float = 1e-10, weight_decay: float = 0.0) -> None:
+        super().__init__(lr, weight_decay)
+        self.eps = eps
+
+    def accumulate(self, s: np.ndarray, g: np.ndarray, tmp: np.ndarray) -> None:
+        """s += g^2: AdaGrad remembers every gradient it has seen."""
+        np.multiply(g, g, out=tmp)
+        s += tmp
+
+    def step(self, p, g, state, tmp, tmp2):
+        s = state["s"]
+        self.accumulate(s, g, tmp)
+        np.sqrt(s, out=tmp)  # sqrt(s) + eps: eps OUTSIDE the root
+        tmp += self.eps
+        np.divide(g, tmp, out=tmp)
+        super().step(p, tmp, state, tmp, tmp2)
+
+
+class RMSProp(AdaGrad):
+    r"""AdaGrad that forgets: ``s`` is an exponential moving average of squared gradients.
+
+    .. math::
+        s \leftarrow \mathrm{decay\_rate}\, s + (1 - \mathrm{decay\_rate})\, g^2, \qquad
+        p \leftarrow p - \mathrm{lr}\, \frac{g}{\sqrt{s} + \epsilon}
+
+    The average covers roughly the last ``1 / (1 - decay_rate)`` steps.
+
+    >>> import numpy as np
+    >>> params = {"w": np.array([1.0])}
+    >>> RMSProp(lr=0.01, decay_rate=0.99).update(params, {"w": np.array([2.0])})
+    >>> params["w"].round(6)  # the first step is lr / sqrt(1 - decay_rate) = 0.1
+    array([0.9])
+    """
+
+    name = "rmsprop"
+    decay_rate = unit()
+
+    def __init__(self, lr: float = 0.01, decay_rate: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.0) -> None:
+        super().__init__(lr, eps, weight_decay)
+        self.decay_rate = decay_rate
+
+    def accumulate(self, s, g, tmp):
+        """s = decay_rate * s + (1 - decay_rate) * g^2."""
+        ema_square(s, g, self.decay_rate, tmp)
+
+
+class Adam(RMSProp):
+    r"""RMSProp plus momentum (``m``, an average of gradients), both bias-corrected.
+
+    .. math::
+        m \leftarrow \beta_1 m + (1-\beta_1) g, \quad
+        v \leftarrow \beta_2 v + (1-\beta_2) g^2, \quad
+        p \leftarrow p - \frac{\mathrm{lr}}{1-\beta_1^t}\,
+            \frac{m}{\sqrt{v}/\sqrt{1-\beta_2^t} + \epsilon}
+
+    ``t`` counts steps from 1. With ``amsgrad=True`` the denominator uses the running maximum
+    ``v_max`` of the raw ``v`` (as torch does). ``weight_decay`` adds ``wd * p`` to the gradient
+    (L2, coupled); see :class:`AdamW` for the decoupled form.
+
+    >>> import numpy as np
+    >>> params = {"w": np.array([1.0, 1.0])}
+    >>> Adam(lr=0.1).update(params, {"w": np.array([10.0, 0.001])})
+    >>> params["w"].round(6)  # the first step is about lr in each coordinate
+    array([0.9     , 0.900001])
+    """
+
+    name = "adam"
+    buffers = ("m", "v")
+    beta1 = unit()
+    beta2 = unit()
+    amsgrad = Flag()
+
+    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False) -> None:
+        SGD.__init__(self, lr, weight_decay)
+        self.beta1, self.beta2, self.eps, self.amsgrad = beta1, beta2, eps, amsgrad
+        self.buffers = ("m", "v", "v_max") if amsgrad else ("m", "v")
+
+    def step(self, p, g, state, tmp, tmp2):
+        m, v = state["m"], state["v"]
+        ema(m, g, self.beta1, tmp)  # m = beta1 * m + (1 - beta1) * g
+        ema_square(v, g, self.beta2, tmp)  # v = beta2 * v + (1 - beta2) * g^2
+        if self.amsgrad:
+            v = np.maximum(state["v_max"], v, out=state["v_max"])
+        np.sqrt(v, out=tmp)  # denominator: sqrt(v) / sqrt(1 - beta2^t) + eps
+        tmp /= math.sqrt(1.0 - self.beta2**self.t)
+        tmp += self.eps
+        np.divide(m, tmp, out=tmp)
+        tmp *= self.lr / (1.0 - self.beta1**self.t)  # the step: lr / (1 - beta1^t) * m / denom
+        p -= tmp
+
+
+class AdamW(Adam):
+    r"""Adam with decoupled weight decay: shrink the weights directly, not through the gradient.
+
+    .. math:: p \leftarrow p\,(1 - \mathrm{lr}\cdot\mathrm{wd}), \text{ then an Adam step on } g
+
+    >>> import numpy as np
+    >>> params = {"w": np.array([2.0])}
+    >>> AdamW(lr=0.1, weight_decay=0.5).update(params, {"w": np.array([0.0])})
+    >>> params["w"]  # only the decay acts: 2 * (1 - 0.1 * 0.5)
+    array([1.9])
+    """
+
+    name = "adamw"
+
+    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8, weight_decay: float = 0.01, amsgrad: bool = False) -> None:
+        super().__init__(lr, beta1, beta2, eps, weight_decay, amsgrad)
+
+    def l2(self, p, g, out):
+        """No L2 term in the gradient: the decay acts on p in :meth:`step`."""
+        return g
+
+    def step(self, p, g, state, tmp, tmp2):
+        p *= 1.0 - self.lr * self.weight_decay
+        super().step(p, g, state, tmp, tmp2)
+
+
+class NAdam(Adam):
+    r"""Adam with Nesterov momentum (Dozat), with torch's momentum warm-up schedule ``mu_t``.
+
+    .. math::
+        \mu_t = \beta_1 (1 - \tfrac12\, 0.96^{t\,\psi}), \quad P_t = \textstyle\prod_{i\le t}\mu_i,
+        \quad p \leftarrow p - \mathrm{lr}\Big(\frac{1-\mu_t}{1-P_t}\, g
+            + \frac{\mu_{t+1}}{1-P_t\mu_{t+1}}\, m\Big) \Big/
+            \Big(\sqrt{v/(1-\beta_2^t)} + \epsilon\Big)
+
+    with ``m``, ``v`` as in Adam and :math:`\psi` = ``momentum_decay``.
+
+    >>> import numpy as np
+    >>> params = {"w": np.array([1.0])}
+    >>> NAdam(lr=0.1).update(params, {"w": np.array([3.0])})
+    >>> params["w"].round(6)  # lr for the gradient, plus a look-ahead share of m
+    array([0.894355])
+    """
+
+    name = "nadam"
+    momentum_decay = Hyper(0.0)
+
+    def __init__(self, lr: float = 0.002, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8, weight_decay: float = 0.0,
+                 momentum_decay: float = 0.004) -> None:
+        super().__init__(lr, beta1, beta2, eps, weight_decay)
+        self.momentum_decay = momentum_decay
+        self.mu_product = 1.0
+
+    def mu(self, t: int) -> float:
+        """The momentum coefficient of step t: it rises from beta1/2 towards beta1."""
+        return self.beta1 * (1.0 - 0.5 * 0.96 ** (t * self.momentum_decay))
+
+    def begin_update(self) -> None:
+        self.mu_product *= self.mu(self.t)
+
+    def step(self, p, g, state, tmp, tmp2):
+        m, v = state["m"], state["v"]
+        ema(m, g, self.beta1, tmp)
+        ema_square(v, g, self.beta2, tmp)
+        np.divide(v, 1.0 - self.beta2**self.t, out=tmp)  # denom = sqrt(v / (1-beta2^t)) + eps
+        np.sqrt(tmp, out=tmp)
+        tmp += self.eps
+        mu, mu_next = self.mu(self.t), self.mu(self.t + 1)
+        np.divide(g, tmp, out=tmp2)  # the gradient's share of the step
+        tmp2 *= self.lr * (1.0 - mu) / (1.0 - self.mu_product)
+        p -= tmp2
+        np.divide(m, tmp, out=tmp2)  # the momentum's share, one step ahead
+        tmp2 *= self.lr * mu_next / (1.0 - self.mu_product * mu_next)
+        p -= tmp2
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"mu_product": self.mu_product}
+
+    def load_extra_state(self, extra) -> None:
+        self.mu_product = float(extra.get("mu_product", 1.0))
+
+
+class Adadelta(RMSProp):
+    r"""RMSProp whose step size is an average of past squared steps ``u`` instead of ``lr``.
+
+    .. math::
+        s \leftarrow \rho s + (1-\rho) g^2, \quad
+        d = \frac{\sqrt{u + \epsilon}}{\sqrt{s + \epsilon}}\, g, \quad
+        u \leftarrow \rho u + (1-\rho) d^2, \quad p \leftarrow p - \mathrm{lr}\, d
+
+    ``eps`` sits INSIDE both roots here (torch's form); ``lr`` = 1 is the paper's method.
+
+    >>> import numpy as np
+    >>> params = {"w": np.array([1.0])}
+    >>> Adadelta().update(params, {"w": np.array([1.0])})
+    >>> params["w"].round(6)
+    array([0.996838])
+    """
+
+    name = "adadelta"
+    buffers = ("s", "u")
+    rho = unit()
+
+    def __init__(self, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
+                 weight_decay: float = 0.0) -> None:
+        SGD.__init__(self, lr, weight_decay)
+        self.rho, self.eps = rho, eps
+
+    def step(self, p, g, state, tmp, tmp2):
+        s, u = state["s"], state["u"]
+        ema_square(s, g, self.rho, tmp)
+        np.add(u, self.eps, out=tmp)  # d = sqrt(u + eps) / sqrt(s + eps) * g
+        np.sqrt(tmp, out=tmp)
+        np.add(s, self.eps, out=tmp2)
+        np.sqrt(tmp2, out=tmp2)
+        np.divide(tmp, tmp2, out=tmp)
+        tmp *= g
+        ema_square(u, tmp, self.rho, tmp2)  # u = rho * u + (1 - rho) * d^2
+        SGD.step(self, p, tmp, state, tmp, tmp2)
+
+
+def ema(avg: np.ndarray, x: np.ndarray, decay: float, tmp: np.ndarray) -> None:
+    """In place: avg = decay * avg + (1 - decay) * x (an exponential moving average)."""
+    avg *= decay
+    np.multiply(x, 1.0 - decay, out=tmp)
+    avg += tmp
+
+
+def ema_square(avg: np.ndarray, x: np.ndarray, decay: float, tmp: np.ndarray) -> None:
+    """In place: avg = decay * avg + (1 - decay) * x^2."""
+    avg *= decay
+    np.multiply(x, x, out=tmp)
+    tmp *= 1.0 - decay
+    avg += tmp
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    cls.name: cls for cls in (SGD, Momentum, AdaGrad, RMSProp, Adam, AdamW, NAdam, Adadelta)
+}
+
+
+def make_optimizer(name: str, **hyperparameters: Any) -> Optimizer:
+    """Build an optimizer by name (``"adam"`` -> :class:`Adam`), for widgets and CLIs.
+
+    >>> make_optimizer("momentum", lr=0.1)
+    Momentum(lr=0.1, momentum=0.9, nesterov=False, weight_decay=0.0)
+    """
+    key = name.lower() if isinstance(name, str) else name
+    if key not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; choose one of {sorted(OPTIMIZERS)}")
+    cls = OPTIMIZERS[key]
+    allowed = hyperparameter_names(cls)
+    unknown = [k for k in hyperparameters if k not in allowed]
+    if unknown:
+        raise TypeError(f"{cls.__name__} takes no hyperparameter {unknown}; it takes {allowed}")
+    return cls(**hyperparameters)

@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml constraints.txt
 venv: $(STAMP)  ## create or update .venv with the course and its test tools
 
 lab: $(STAMP)  ## start JupyterLab at the course's start page
-	$(VENV)/bin/jupyter lab --ServerApp.root_dir=notebooks --port $(PORT) 00_start_here.ipynb
+	$(VENV)/bin/jupyter lab --port $(PORT) notebooks/00_start_here.ipynb
 
 test: $(STAMP)  ## the whole suite: lint, exercise drift, unit tests, notebooks
 	$(VENV)/bin/ruff check .
@@ -35,7 +35,7 @@ format: $(STAMP)  ## ruff's import sorting and fixes
 	$(VENV)/bin/ruff check --fix .
 
 notebooks: $(STAMP)  ## re-execute every lecture notebook in place (stored outputs)
-	$(PY) -m course_lib.tools.run_notebooks notebooks/*.ipynb
+	$(PY) -m course_lib.notebook_tools notebooks/*.ipynb
 
 reference: $(STAMP)  ## install PyTorch (CPU) for the live reference tests
 	$(PY) -m pip install --quiet torch==2.13.0

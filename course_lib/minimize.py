@@ -23,7 +23,8 @@ EXPLODE = 1e6
 class Trajectory:
     """The path of one run: ``points[k]`` is the point after k steps (``points[0]`` the start).
 
-    ``losses`` and ``grad_norms`` are measured at each point; ``steps`` is how many updates
+    ``losses`` and ``grad_norms`` are measured at each point (``min_value`` is the problem's
+    lowest value, if known); ``steps`` is how many updates
     were made (gradient norms are noise-free); ``diverged_at`` is the step whose result was
     non-finite or exploding, if any.
     """
@@ -34,6 +35,7 @@ class Trajectory:
     losses: np.ndarray
     grad_norms: np.ndarray
     steps: int
+    min_value: float | None = None
     diverged: bool = False
     diverged_at: int | None = None
     reason: str = ""
@@ -95,5 +97,6 @@ def minimize(problem: str | Problem, optimizer: str | Optimizer,
     norms = np.hypot(*prob.df(points[:, 0], points[:, 1]))  # the true gradient, noise-free
     return Trajectory(problem=prob.name, optimizer=type(opt).__name__,
                       points=points, losses=np.array(losses), grad_norms=norms,
+                      min_value=prob.min_value,
                       steps=(at - 1) if at else steps, diverged=at is not None, diverged_at=at,
                       reason=reason)

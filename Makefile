@@ -21,12 +21,15 @@ venv: $(STAMP)  ## create or update .venv with the course and its test tools
 lab: $(STAMP)  ## start JupyterLab at the course's start page
 	$(VENV)/bin/jupyter lab --port $(PORT) notebooks/00_start_here.ipynb
 
-test: $(STAMP)  ## the whole suite: lint, exercise drift, unit tests, notebooks
-	$(VENV)/bin/ruff check .
-	$(PY) -m pytest tests notebooks --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+NOTEBOOKS = $(wildcard notebooks/*.ipynb solutions/*.ipynb)
+NBVAL = --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-test-fast: $(STAMP)  ## unit tests only (no notebooks)
-	$(PY) -m pytest tests -q
+test: $(STAMP)  ## the whole suite: lint, doctests, unit tests, notebooks (strict nbval)
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -p no:cacheprovider --doctest-modules course_lib tests $(NOTEBOOKS) $(NBVAL)
+
+test-fast: $(STAMP)  ## unit tests and doctests only (no notebooks)
+	$(PY) -m pytest -q --doctest-modules course_lib tests
 
 lint: $(STAMP)  ## ruff over the library, tests and notebooks
 	$(VENV)/bin/ruff check .

@@ -1,4 +1,4 @@
-# One target per common task. Only python3 (>= 3.10) and make are assumed.
+# One target per common task. Only python3 (>= 3.11, as numpy 2.4 needs) and make are assumed.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python

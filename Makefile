@@ -4,6 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8888
+# Jupyter refuses to run as root (containers, JupyterHub images) unless told it may.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: help lab test test-fast lint format notebooks exercises reference fixtures bench clean
 
@@ -19,7 +21,7 @@ $(STAMP): pyproject.toml constraints.txt
 venv: $(STAMP)  ## create or update .venv with the course and its test tools
 
 lab: $(STAMP)  ## start JupyterLab at the course's start page
-	$(VENV)/bin/jupyter lab --port $(PORT) notebooks/00_start_here.ipynb
+	$(VENV)/bin/jupyter lab --port $(PORT) $(ROOT_FLAG) notebooks/00_start_here.ipynb
 
 NOTEBOOKS = $(wildcard notebooks/*.ipynb solutions/*.ipynb)
 NBVAL = --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg

@@ -1,0 +1,157 @@
+"""A second oracle: every update rule typed straight from the spec in plain, allocating NumPy.
+
+Nothing here is shared with course_lib: no in-place tricks, no blocks, no scratch memory, just
+the equations of /work/shared/spec/optimizers.md in float64, one function per optimizer. A step
+function takes ``(p, g, state, t, h)`` (``t`` counts from 1, ``h`` the hyperparameters), stores
+new arrays in the ``state`` dict and returns the new parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+# The constructor defaults of the spec's table, typed from the spec, not read from course_lib.
+SPEC_DEFAULTS: dict[str, dict[str, Any]] = {
+    "sgd": {"lr": 0.01, "weight_decay": 0.0},
+    "momentum": {"lr": 0.01, "momentum": 0.9, "nesterov": False, "weight_decay": 0.0},
+    "adagrad": {"lr": 0.01, "eps": 1e-10, "weight_decay": 0.0},
+    "rmsprop": {"lr": 0.01, "decay_rate": 0.99, "eps": 1e-8, "weight_decay": 0.0},
+    "adam": {"lr": 0.001, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0,
+             "amsgrad": False},
+    "adamw": {"lr": 0.001, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.01,
+              "amsgrad": False},
+    "nadam": {"lr": 0.002, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "momentum_decay": 0.004},
+    "adadelta": {"lr": 1.0, "rho": 0.9, "eps": 1e-6},
+}
+
+Step = Callable[[np.ndarray, np.ndarray, dict, int, Mapping[str, Any]], np.ndarray]
+
+
+def coupled(p: np.ndarray, g: np.ndarray, h: Mapping[str, Any]) -> np.ndarray:
+    """L2 weight decay: the gradient of loss + wd/2 |p|^2."""
+    return g + h.get("weight_decay", 0.0) * p
+
+
+def sgd(p, g, state, t, h):
+    """p - lr g."""
+    return p - h["lr"] * coupled(p, g, h)
+
+
+def momentum(p, g, state, t, h):
+    """torch's form: b = g at t = 1, then b = momentum b + g; nesterov steps along g + mom b."""
+    g = coupled(p, g, h)
+    b = g if t == 1 else h["momentum"] * state["b"] + g
+    state["b"] = b
+    direction = g + h["momentum"] * b if h["nesterov"] else b
+    return p - h["lr"] * direction
+
+
+def adagrad(p, g, state, t, h):
+    """s = sum of g^2; p - lr g / (sqrt(s) + eps)."""
+    g = coupled(p, g, h)
+    s = state.get("s", 0.0) + g**2
+    state["s"] = s
+    return p - h["lr"] * g / (np.sqrt(s) + h["eps"])
+
+
+def rmsprop(p, g, state, t, h):
+    """s = rate s + (1 - rate) g^2, no bias correction; p - lr g / (sqrt(s) + eps)."""
+    g = coupled(p, g, h)
+    rate = h["decay_rate"]
+    s = rate * state.get("s", 0.0) + (1 - rate) * g**2
+    state["s"] = s
+    return p - h["lr"] * g / (np.sqrt(s) + h["eps"])
+
+
+def adam(p, g, state, t, h, decoupled=False):
+    """Algorithm 1 with eps added to the bias-corrected root; amsgrad maxes the RAW v."""
+    if decoupled:
+        p = p * (1 - h["lr"] * h["weight_decay"])
+    else:
+        g = coupled(p, g, h)
+    b1, b2 = h["beta1"], h["beta2"]
+    m = b1 * state.get("m", 0.0) + (1 - b1) * g
+    v = b2 * state.get("v", 0.0) + (1 - b2) * g**2
+    state["m"], state["v"] = m, v
+    if h.get("amsgrad", False):
+        v = np.maximum(state.get("v_max", 0.0), v)
+        state["v_max"] = v
+    m_hat = m / (1 - b1**t)
+    denom = np.sqrt(v) / np.sqrt(1 - b2**t) + h["eps"]
+    return p - h["lr"] * m_hat / denom
+
+
+def adamw(p, g, state, t, h):
+    """Shrink p by (1 - lr wd) first, then Adam without the L2 term."""
+    return adam(p, g, state, t, h, decoupled=True)
+
+
+def nadam(p, g, state, t, h):
+    """Dozat's NAdam with torch's warm-up mu_t and the running product P_t of the mu's."""
+    g = coupled(p, g, h)
+    b1, b2 = h["beta1"], h["beta2"]
+
+    def mu(i):
+        return b1 * (1 - 0.5 * 0.96 ** (i * h["momentum_decay"]))
+
+    prod = state.get("P", 1.0) * mu(t)
+    m = b1 * state.get("m", 0.0) + (1 - b1) * g
+    v = b2 * state.get("v", 0.0) + (1 - b2) * g**2
+    state.update(P=prod, m=m, v=v)
+    denom = np.sqrt(v / (1 - b2**t)) + h["eps"]
+    grad_part = h["lr"] * (1 - mu(t)) / (1 - prod) * g / denom
+    momentum_part = h["lr"] * mu(t + 1) / (1 - prod * mu(t + 1)) * m / denom
+    return p - grad_part - momentum_part
+
+
+def adadelta(p, g, state, t, h):
+    """eps inside both roots: d = sqrt(u + eps) / sqrt(s + eps) g; u averages d^2."""
+    g = coupled(p, g, h)
+    rho, eps = h["rho"], h["eps"]
+    s = rho * state.get("s", 0.0) + (1 - rho) * g**2
+    d = np.sqrt(state.get("u", 0.0) + eps) / np.sqrt(s + eps) * g
+    u = rho * state.get("u", 0.0) + (1 - rho) * d**2
+    state["s"], state["u"] = s, u
+    return p - h["lr"] * d
+
+
+STEPS: dict[str, Step] = {"sgd": sgd, "momentum": momentum, "adagrad": adagrad,
+                          "rmsprop": rmsprop, "adam": adam, "adamw": adamw, "nadam": nadam,
+                          "adadelta": adadelta}
+
+
+class ReferenceOptimizer:
+    """The plain-formula optimizer ``name``: ``update`` returns NEW float64 parameters.
+
+    Missing hyperparameters take the spec's defaults; set ``lr`` between steps for a schedule.
+    """
+
+    def __init__(self, name: str, **hyper: Any) -> None:
+        self.name = name
+        self.hyper = {**SPEC_DEFAULTS[name], **hyper}
+        self.t = 0
+        self.state: dict[str, dict[str, Any]] = {}
+
+    @property
+    def lr(self) -> float:
+        """The learning rate of the next step."""
+        return self.hyper["lr"]
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        self.hyper["lr"] = value
+
+    def update(self, params: Mapping[str, np.ndarray],
+               grads: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """One step for every key; the inputs are only read."""
+        self.t += 1
+        out = {}
+        for key, p in params.items():
+            state = self.state.setdefault(key, {})
+            p64 = np.asarray(p, dtype=np.float64)
+            g64 = np.asarray(grads[key], dtype=np.float64)
+            out[key] = STEPS[self.name](p64, g64, state, self.t, self.hyper)
+        return out

@@ -155,3 +155,29 @@ class ReferenceOptimizer:
             g64 = np.asarray(grads[key], dtype=np.float64)
             out[key] = STEPS[self.name](p64, g64, state, self.t, self.hyper)
         return out
+
+
+# Every optimizer once with defaults and once with each of its options on (non-default values):
+# the configurations that the state, allocation and error tests sweep.
+CONFIGS: list[tuple[str, dict[str, Any]]] = [
+    ("sgd", {}), ("sgd", {"lr": 0.05, "weight_decay": 0.1}),
+    ("momentum", {}), ("momentum", {"lr": 0.03, "momentum": 0.7, "weight_decay": 0.1}),
+    ("momentum", {"nesterov": True, "momentum": 0.8, "weight_decay": 0.02}),
+    ("adagrad", {}), ("adagrad", {"lr": 0.2, "eps": 1e-6, "weight_decay": 0.1}),
+    ("rmsprop", {}), ("rmsprop", {"lr": 0.002, "decay_rate": 0.9, "eps": 1e-6,
+                                  "weight_decay": 0.1}),
+    ("adam", {}), ("adam", {"lr": 0.01, "beta1": 0.8, "beta2": 0.99, "weight_decay": 0.1}),
+    ("adam", {"amsgrad": True, "beta2": 0.9, "weight_decay": 0.05}),
+    ("adamw", {}), ("adamw", {"lr": 0.01, "weight_decay": 0.2, "amsgrad": True, "beta2": 0.9}),
+    ("nadam", {}), ("nadam", {"lr": 0.01, "beta1": 0.8, "momentum_decay": 0.05,
+                              "weight_decay": 0.1}),
+    ("adadelta", {}), ("adadelta", {"lr": 0.5, "rho": 0.8, "eps": 1e-5, "weight_decay": 0.1}),
+]
+
+
+def config_id(config: tuple[str, dict[str, Any]]) -> str:
+    """A short pytest id: the name and the options set, e.g. ``adam-amsgrad-weight_decay``."""
+    name, hyper = config
+    flags = [k for k in ("nesterov", "amsgrad") if hyper.get(k)]
+    return "-".join([name, *flags, *(["wd"] if hyper.get("weight_decay") else []),
+                     *([] if hyper else ["defaults"])])

@@ -116,7 +116,7 @@ def test_amsgrad_v_max_never_decreases_and_bounds_v():
     assert strictly_above, "v never fell below its maximum: the test proves nothing"
 
 
-# ----- other formulations -----------------------------------------------------------------------
+# ----- other formulations ------------------------------------------------------------------------
 def textbook_momentum(p0, grads, lrs, mu):
     """Seed 002's form: v = mu v - lr g; p += v."""
     p, v = p0.copy(), np.zeros_like(p0)
@@ -176,7 +176,7 @@ def test_epsilon_hat_matters_only_for_tiny_gradients():
     assert gaps[1e-5] > 1e-3
 
 
-# ----- the course's published numbers ---------------------------------------------------------
+# ----- the course's published numbers ------------------------------------------------------------
 def ellipse_gradient(p: np.ndarray) -> np.ndarray:
     """f = x^2 / 20 + y^2, typed here independently of course_lib.problems."""
     return np.array([p[0] / 10.0, 2.0 * p[1]])

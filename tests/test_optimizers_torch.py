@@ -127,7 +127,7 @@ def test_fixture_gradients_mix_scales_and_shapes():
     assert np.any(case.grads["a"] == 0)
 
 
-# ----- live torch -------------------------------------------------------------------------------
+# ----- live torch --------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", sorted(BY_NAME))
 def test_live_torch_matches_fixture_and_course(torch, name):
     case = BY_NAME[name]

@@ -47,6 +47,7 @@ reference: $(STAMP)  ## install PyTorch (CPU) for the live reference tests
 
 fixtures: reference  ## regenerate the torch reference trajectories in tests/fixtures
 	$(PY) tests/make_torch_fixtures.py
+	$(PY) tests/make_torch_mlp_fixture.py
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info

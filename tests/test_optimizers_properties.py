@@ -213,3 +213,22 @@ def test_keys_are_independent(name):
             opt.update(single, {k: grads[k]})
     for k, (_, single) in alone.items():
         np.testing.assert_array_equal(params[k], single[k])
+
+
+ALIASING = [pytest.param(name, marks=pytest.mark.xfail(
+    strict=True, reason="AdamW.step shrinks p in place before reading g, so a gradient that "
+    "is the parameter array itself is read after the decay")) if name == "adamw" else name
+    for name in sorted(OPTIMIZERS)]
+
+
+@pytest.mark.parametrize("name", ALIASING)
+def test_gradient_may_be_the_parameter_array_itself(name):
+    # For f = |p|^2 / 2 the gradient is p: passing the same array must act like passing a copy.
+    rng = np.random.default_rng(11)
+    shared, copied = {"w": rng.standard_normal(10)}, {}
+    copied["w"] = shared["w"].copy()
+    a, b = make_optimizer(name, lr=0.1), make_optimizer(name, lr=0.1)
+    for _ in range(3):
+        a.update(shared, {"w": shared["w"]})
+        b.update(copied, {"w": copied["w"].copy()})
+    np.testing.assert_array_equal(shared["w"], copied["w"])

@@ -14,6 +14,7 @@ keeps a redraw near 100 ms (``benchmarks/widget_latency.py`` measures it).
 from __future__ import annotations
 
 import base64
+import inspect
 import io
 import math
 import re
@@ -507,13 +508,21 @@ def race(problem: str | Problem = "ellipse",
         raise ValueError(f"frames must be a whole number in [2, 120], got {frames!r}")
     runs: dict[str, Trajectory] = {}
     for opt in opts:
-        label = f"{type(opt).__name__} (lr={opt.lr:g})"
+        label = _label(opt)
         if label in runs:
             raise ValueError(f"race: {label} appears twice; give each entry different settings")
         runs[label] = minimize(_fresh(prob), opt, steps=steps)
     ticks = np.unique(np.linspace(0, steps, frames).round().astype(int))
     html = _animate(prob, runs, ticks, dpi, fps)
     return Race(problem=prob.name, runs=runs, html=html, frames=len(ticks))
+
+
+def _label(opt: Optimizer) -> str:
+    """``Adam (lr=0.3, beta1=0.5)``: the learning rate and every non-default setting."""
+    defaults = {n: p.default for n, p in inspect.signature(type(opt)).parameters.items()}
+    changed = [f"{n}={v:g}" if isinstance(v, float) else f"{n}={v}"
+               for n, v in opt.hyperparameters().items() if n != "lr" and v != defaults[n]]
+    return f"{type(opt).__name__} ({', '.join([f'lr={opt.lr:g}', *changed])})"
 
 
 def _legend(label: str, run: Trajectory) -> str:

@@ -259,6 +259,15 @@ def test_race_is_a_small_self_contained_player_of_every_optimizer():
     assert repr(result).startswith("Race on ellipse: SGD (lr=0.95), Momentum (lr=0.1)")
 
 
+def test_race_labels_show_every_non_default_setting():
+    from course_lib import Adam, Momentum
+
+    result = race(optimizers=[Adam(lr=0.3), Adam(lr=0.3, beta1=0.5, amsgrad=True),
+                              Momentum(lr=0.1, nesterov=True)], frames=2)
+    assert list(result.runs) == ["Adam (lr=0.3)", "Adam (lr=0.3, beta1=0.5, amsgrad=True)",
+                                 "Momentum (lr=0.1, nesterov=True)"]
+
+
 def test_race_frames_differ_as_the_paths_grow():
     frames = frame_pngs(race(optimizers=["sgd"], frames=3).html)
     pixels = [np.asarray(PIL.Image.open(io.BytesIO(f)).convert("RGB"), dtype=int) for f in frames]

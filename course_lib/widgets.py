@@ -28,6 +28,7 @@ import PIL.Image
 from matplotlib.animation import FuncAnimation
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 
 from course_lib._base import Flag, Hyper, Optimizer, hyperparameter_names
@@ -380,9 +381,10 @@ class Explorer:
         for artist in dynamic:
             self.fig.draw_artist(artist)
         buf = io.BytesIO()
-        # compress_level 1: a fraction of the default's encoding time for a slightly larger PNG.
-        PIL.Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba()).save(
-            buf, format="png", compress_level=1)
+        # RGB (the figure is opaque) and compress_level 1: anti-aliased lines barely compress,
+        # so stronger levels cost time and save almost nothing.
+        rgba = PIL.Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba())
+        rgba.convert("RGB").save(buf, format="png", compress_level=1)
         return buf.getvalue()
 
     def _update_lines(self) -> None:
@@ -552,22 +554,51 @@ def _animate(prob: Problem, runs: Mapping[str, Trajectory], ticks: np.ndarray, d
         return [*lines.values(), title]
 
     anim = FuncAnimation(fig, frame, frames=list(ticks), interval=1000 // fps, blit=False)
-    return _palette_frames(anim.to_jshtml(fps=fps, default_mode="once"))
+    keep = [line.get_color() for line in lines.values()]
+    return _self_contained(anim.to_jshtml(fps=fps, default_mode="once"), keep)
 
 
 # A frame inside to_jshtml's page: base64 PNG data, wrapped with backslash-newline continuations.
 _FRAME = re.compile(r'"data:image/png;base64,([A-Za-z0-9+/=\\\n]+)"')
+# The player's buttons use icons from a web font on a CDN: without a network they are blank.
+_ICONS = {"fa fa-minus": "slower", "fa fa-fast-backward": "first",
+          "fa fa-step-backward": "\u25c0 step", "fa fa-play fa-flip-horizontal": "\u25c0 play",
+          "fa fa-pause": "pause", "fa fa-play": "play \u25b6", "fa fa-step-forward": "step \u25b6",
+          "fa fa-fast-forward": "last", "fa fa-plus": "faster"}
 
 
-def _palette_frames(html: str, colors: int = 64) -> str:
-    """Re-encode every embedded frame as a 64-colour palette PNG: about 4x smaller.
+def _self_contained(html: str, keep: Sequence[str]) -> str:
+    """The player without outside requests: text buttons, and frames 4x smaller (see below)."""
+    html = re.sub(r'<link rel="stylesheet"\s+href="[^"]*font-awesome[^"]*">', "", html)
+    html = re.sub(r'<i class="([^"]+)"></i>', lambda m: _ICONS.get(m.group(1), m.group(0)), html)
+    return _palette_frames(html, keep)
 
-    Anti-aliased contour lines give a full-colour frame thousands of distinct colours that PNG
-    compresses badly; a palette of 64 looks the same at this size and the notebook stays small.
+
+def _palette_frames(html: str, keep: Sequence[str], colors: int = 64) -> str:
+    """Re-encode every embedded frame as a palette PNG of ``colors`` colours: about 4x smaller.
+
+    Anti-aliased contour lines give a frame thousands of distinct colours that PNG compresses
+    badly. One palette, made from the last frame (every path drawn) plus large swatches of the
+    ``keep`` colours, serves all frames: thin lines get their exact colour even in the first
+    frames, where they cover too few pixels to win a place in a palette of their own.
     """
+    found = _FRAME.findall(html)
+    if not found:
+        return html
+
+    def decode(data: str) -> PIL.Image.Image:
+        raw = base64.b64decode(data.replace("\\\n", ""))
+        return PIL.Image.open(io.BytesIO(raw)).convert("RGB")
+
+    last = np.asarray(decode(found[-1]))
+    bands = [to_rgb(c) for c in [*keep, "black", "white"]]
+    swatch = np.repeat(np.array(bands), -(-last.shape[0] // len(bands)), axis=0)
+    swatch = np.broadcast_to((swatch * 255).round().astype(np.uint8)[:, None, :],
+                             (swatch.shape[0], last.shape[1], 3))
+    palette = PIL.Image.fromarray(np.vstack([last, swatch])).quantize(colors)
+
     def shrink(match: re.Match) -> str:
-        raw = base64.b64decode(match.group(1).replace("\\\n", ""))
-        image = PIL.Image.open(io.BytesIO(raw)).convert("RGB").quantize(colors)
+        image = decode(match.group(1)).quantize(palette=palette, dither=PIL.Image.Dither.NONE)
         buf = io.BytesIO()
         image.save(buf, format="png", optimize=True)
         return f'"data:image/png;base64,{base64.b64encode(buf.getvalue()).decode("ascii")}"'

@@ -254,7 +254,8 @@ def test_race_is_a_small_self_contained_player_of_every_optimizer():
     assert len(frames) == result.frames == 16
     assert all(PIL.Image.open(io.BytesIO(f)).mode == "P" for f in frames)  # palette frames
     assert len(result.html) < 300_000
-    assert "<script" in result.html and "ffmpeg" not in result.html
+    assert "<script" in result.html and "http" not in result.html  # no outside requests
+    assert re.findall(r"<button[^>]*>\s*play ▶</button>", result.html)  # text, not web-font icons
     assert result._repr_html_() == result.html
     assert repr(result).startswith("Race on ellipse: SGD (lr=0.95), Momentum (lr=0.1)")
 
@@ -266,6 +267,18 @@ def test_race_labels_show_every_non_default_setting():
                               Momentum(lr=0.1, nesterov=True)], frames=2)
     assert list(result.runs) == ["Adam (lr=0.3)", "Adam (lr=0.3, beta1=0.5, amsgrad=True)",
                                  "Momentum (lr=0.1, nesterov=True)"]
+
+
+def test_race_frames_keep_every_optimizers_exact_colour_from_the_first_frame():
+    from matplotlib.colors import to_rgb
+
+    from course_lib.plotting import COLORS
+
+    first = PIL.Image.open(io.BytesIO(frame_pngs(race().html)[0]))
+    palette = np.array(first.getpalette()[: 3 * 256]).reshape(-1, 3)
+    for name in ("SGD", "Momentum", "AdaGrad", "Adam"):  # in the legend from frame 0 on
+        want = np.array(to_rgb(COLORS[name])) * 255
+        assert np.abs(palette - want).max(axis=1).min() <= 3, name
 
 
 def test_race_frames_differ_as_the_paths_grow():

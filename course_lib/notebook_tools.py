@@ -22,12 +22,15 @@ def execute_in_place(path: Path, timeout: int = 600) -> float:
 
     nb = nbformat.read(path, as_version=4)
     start = time.perf_counter()
-    NotebookClient(nb, timeout=timeout, kernel_name="python3",
+    # record_timing=False: no timestamps in cell metadata, so unchanged outputs give an
+    # unchanged file and `git diff` shows only real changes.
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     seconds = time.perf_counter() - start
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".ipynb.tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         nbformat.write(nb, fh)
+    os.chmod(tmp, path.stat().st_mode)  # mkstemp's 0600 would hide it from a shared server
     os.replace(tmp, path)  # never a half-written notebook
     return seconds
 

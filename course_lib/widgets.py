@@ -561,10 +561,11 @@ def _animate(prob: Problem, runs: Mapping[str, Trajectory], ticks: np.ndarray, d
 # A frame inside to_jshtml's page: base64 PNG data, wrapped with backslash-newline continuations.
 _FRAME = re.compile(r'"data:image/png;base64,([A-Za-z0-9+/=\\\n]+)"')
 # The player's buttons use icons from a web font on a CDN: without a network they are blank.
-_ICONS = {"fa fa-minus": "slower", "fa fa-fast-backward": "first",
-          "fa fa-step-backward": "\u25c0 step", "fa fa-play fa-flip-horizontal": "\u25c0 play",
-          "fa fa-pause": "pause", "fa fa-play": "play \u25b6", "fa fa-step-forward": "step \u25b6",
-          "fa fa-fast-forward": "last", "fa fa-plus": "faster"}
+# Plain characters instead (each button keeps its tooltip, e.g. "Previous frame").
+_ICONS = {"fa fa-minus": "\u2212", "fa fa-fast-backward": "\u21e4", "fa fa-step-backward": "\u2039",
+          "fa fa-play fa-flip-horizontal": "\u25c0", "fa fa-pause": "\u275a\u275a",
+          "fa fa-play": "\u25b6", "fa fa-step-forward": "\u203a", "fa fa-fast-forward": "\u21e5",
+          "fa fa-plus": "+"}
 
 
 def _self_contained(html: str, keep: Sequence[str]) -> str:

@@ -255,7 +255,7 @@ def test_race_is_a_small_self_contained_player_of_every_optimizer():
     assert all(PIL.Image.open(io.BytesIO(f)).mode == "P" for f in frames)  # palette frames
     assert len(result.html) < 300_000
     assert "<script" in result.html and "http" not in result.html  # no outside requests
-    assert re.findall(r"<button[^>]*>\s*play ▶</button>", result.html)  # text, not web-font icons
+    assert re.findall(r'<button title="Play"[^>]*>\s*▶</button>', result.html)  # not font icons
     assert result._repr_html_() == result.html
     assert repr(result).startswith("Race on ellipse: SGD (lr=0.95), Momentum (lr=0.1)")
 

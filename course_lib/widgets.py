@@ -30,6 +30,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
+from matplotlib.mathtext import MathTextParser
 
 from course_lib._base import Flag, Hyper, Optimizer, hyperparameter_names
 from course_lib.minimize import Trajectory, minimize
@@ -191,6 +192,23 @@ def _fresh(problem: Problem) -> Problem:
 
 # ----- explore ---------------------------------------------------------------------------------
 
+def _title(problem: Problem) -> str:
+    r"""The problem's name and formula, in a form matplotlib's mathtext can draw.
+
+    Problem formulas are written for MathJax; mathtext lacks ``\tfrac`` and the brace-less
+    ``\frac12``, so ``\tfrac12`` becomes ``\frac{1}{2}``; a formula it still cannot parse is
+    left out.
+    """
+    plain = re.sub(r"\\t?frac(\d)(\d)", r"\\frac{\1}{\2}", problem.latex)
+    for latex in (problem.latex, plain):
+        try:
+            MathTextParser("path").parse(f"${latex}$")
+        except ValueError:
+            continue
+        return f"{problem.name}: ${latex}$"
+    return problem.name
+
+
 def _control(name: str, rng: SliderRange, value: Any) -> widgets.Widget:
     """The ipywidgets control for one hyperparameter."""
     style, layout = {"description_width": "110px"}, widgets.Layout(width="330px")
@@ -286,7 +304,7 @@ class Explorer:
                                    linestyle="none")
         self.note = ax.text(0.02, 0.97, "", transform=ax.transAxes, va="top", color="red",
                             fontsize=10, fontweight="bold")
-        ax.set_title(f"{self.problem.name}: ${self.problem.latex}$", fontsize=10)
+        ax.set_title(_title(self.problem), fontsize=10)
         ax.legend(loc="lower right", fontsize=8)
         self.ax_loss.clear()
         (self.loss_line,) = self.ax_loss.plot([], [], color=color)

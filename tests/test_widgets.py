@@ -11,17 +11,19 @@ import io
 import math
 import re
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import PIL.Image
 import pytest
 
-from course_lib import noisy
+from course_lib import noisy, quadratic
 from course_lib.optimizers import OPTIMIZERS
-from course_lib.problems import get_problem
+from course_lib.problems import PROBLEMS, get_problem
 from course_lib.widgets import (
     DEFAULT_LR,
     _legend,
+    _title,
     explore,
     race,
     slider_range,
@@ -140,6 +142,20 @@ def test_a_problem_object_joins_the_menu_and_noise_is_reproducible():
     panel.controls["lr"].value = 0.3
     panel.controls["lr"].value = 0.2
     np.testing.assert_array_equal(drawn_path(panel), first)
+
+
+def test_a_quadratic_whose_formula_mathtext_cannot_parse_still_gets_a_panel():
+    bowl = quadratic((1.0, 10.0), angle=np.pi / 6)
+    panel = explore(bowl, lr=0.18)
+    assert panel.problem_menu.value == "quadratic (kappa=10)"
+    assert panel.ax_path.get_title().startswith("quadratic (kappa=10): $f(z) = \\frac{1}{2}")
+    assert "lr < 0.2;" in panel.readout.value  # 2 / lambda_max with lambda_max = 10
+    assert _title(replace(bowl, latex=r"\nosuchcommand x")) == "quadratic (kappa=10)"
+
+
+@pytest.mark.parametrize("name", sorted(PROBLEMS))
+def test_every_named_problem_gets_its_formula_in_the_title(name):
+    assert "$" in _title(get_problem(name))
 
 
 def test_a_diverging_run_is_drawn_up_to_the_divergence_and_labelled_without_warnings():

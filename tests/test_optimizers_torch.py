@@ -149,3 +149,13 @@ def test_one_step_from_torch_state(torch, name):
         expected = {key: v[None] for key, v in run.params().items()}
         actual = {key: v[None] for key, v in params.items()}
         assert_close(actual, expected, RTOL_ONE_STEP, ATOL_REL_ONE_STEP, f"{name} step {k + 1}")
+
+
+def test_torch_reference_runs_in_float64_and_restores_the_default(torch):
+    default = torch.get_default_dtype()
+    case = next(c for c in CASES if c.optimizer == "nadam")
+    run = TorchRun(case)
+    run.step(0)
+    state = run.opt.state[run.tensors["a"]]
+    assert state["mu_product"].dtype == torch.float64 and state["exp_avg"].dtype == torch.float64
+    assert torch.get_default_dtype() == default

@@ -11,7 +11,8 @@ so the stored fixtures can be checked on a machine without torch.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,11 +77,25 @@ class Case:
 
 # ----- torch ----------------------------------------------------------------------------------
 def import_torch() -> Any:
-    """torch in float64 (NAdam's internal mu product is otherwise float32), or ImportError."""
+    """torch, or ImportError when it is not installed."""
     import torch
 
-    torch.set_default_dtype(torch.float64)
     return torch
+
+
+@contextmanager
+def float64_default() -> Iterator[None]:
+    """torch's default dtype set to float64 for the block, then restored for other tests.
+
+    NAdam creates its mu product with the default dtype on its first step: float32 otherwise.
+    """
+    torch = import_torch()
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
 
 
 def _take(hyper: dict[str, Any], *names: str) -> list[Any]:
@@ -172,7 +187,8 @@ class TorchRun:
             t.grad = self.torch.tensor(grads[key], dtype=self.torch.float64)
         for group in self.opt.param_groups:
             group["lr"] = float(self.case.lrs[k])
-        self.opt.step()
+        with float64_default():
+            self.opt.step()
 
     def course_state_dict(self, k: int) -> dict[str, Any]:
         """torch's state before step ``k`` (after k steps) as a course_lib state dict."""

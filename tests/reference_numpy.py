@@ -95,6 +95,7 @@ def nadam(p, g, state, t, h):
     b1, b2 = h["beta1"], h["beta2"]
 
     def mu(i):
+        """The momentum coefficient of step i."""
         return b1 * (1 - 0.5 * 0.96 ** (i * h["momentum_decay"]))
 
     prod = state.get("P", 1.0) * mu(t)

@@ -54,6 +54,7 @@ def test_no_parameter_sized_allocation_after_the_first_step(name, hyper, dtype):
         f"{nbytes / 2**20:.1f} MiB")
 
     def later_steps():
+        """Steps 2-5, with the lr changing between them."""
         for k in range(4):
             opt.lr = opt.lr * (0.5 if k % 2 else 2.0)  # a schedule must not allocate either
             opt.update(params, grads[k % 2])

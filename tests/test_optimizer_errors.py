@@ -142,11 +142,13 @@ def test_names_are_case_insensitive():
 
 # ----- update() ----------------------------------------------------------------------------------
 def good_params():
+    """Two parameters after which a bad entry can hide."""
     rng = np.random.default_rng(3)
     return {"a": rng.standard_normal((4, 5)), "b": rng.standard_normal(3)}
 
 
 def good_grads():
+    """Valid gradients for :func:`good_params`."""
     return {"a": np.full((4, 5), 0.5), "b": np.full(3, -0.25)}
 
 

@@ -174,6 +174,7 @@ def test_matches_plain_formulas(name):
     @SETTINGS
     @given(setups(name))
     def check(s):
+        """One drawn run against the oracle."""
         run_and_compare(s)
 
     check()

@@ -141,6 +141,7 @@ def test_grid_shapes_and_values(n):
 
 # ----- noise -------------------------------------------------------------------------------------
 def draws(prob: Problem, n: int = 5) -> np.ndarray:
+    """n successive gradient draws at (1, 1)."""
     return np.array([prob.gradient((1.0, 1.0)) for _ in range(n)])
 
 

@@ -211,14 +211,17 @@ def test_bad_nadam_mu_product_is_rejected_without_change():
 
 
 def mismatched_shape(bufs):
+    """v no longer has m's shape."""
     bufs["v"] = np.zeros(7)
 
 
 def integer_buffer(bufs):
+    """v holds integers."""
     bufs["v"] = bufs["v"].astype(np.int64)
 
 
 def text_buffer(bufs):
+    """m is not an array of numbers at all."""
     bufs["m"] = "abc"
 
 

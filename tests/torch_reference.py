@@ -126,6 +126,7 @@ def _rmsprop(optim, params, h):
 
 def _adam_like(cls):
     def build(optim, params, h):
+        """Adam and AdamW take the same arguments."""
         lr, b1, b2, eps, wd, ams = _take(h, "lr", "beta1", "beta2", "eps", "weight_decay",
                                          "amsgrad")
         return getattr(optim, cls)(params, lr=lr, betas=(b1, b2), eps=eps, weight_decay=wd,

@@ -7,7 +7,7 @@ PORT ?= 8888
 # Jupyter refuses to run as root (containers, JupyterHub images) unless told it may.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: help lab test test-fast lint format notebooks exercises reference fixtures bench clean
+.PHONY: help venv bench-widgets lab test test-fast lint format notebooks exercises reference fixtures bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -21,7 +21,8 @@ $(STAMP): pyproject.toml constraints.txt
 venv: $(STAMP)  ## create or update .venv with the course and its test tools
 
 lab: $(STAMP)  ## start JupyterLab at the course's start page
-	$(VENV)/bin/jupyter lab --port $(PORT) $(ROOT_FLAG) notebooks/00_start_here.ipynb
+	$(VENV)/bin/jupyter lab --port $(PORT) --ServerApp.root_dir=$(CURDIR) $(ROOT_FLAG) \
+	    --LabApp.default_url=/lab/tree/notebooks/00_start_here.ipynb
 
 NOTEBOOKS = $(wildcard notebooks/*.ipynb solutions/*.ipynb)
 NBVAL = --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
@@ -48,6 +49,9 @@ reference: $(STAMP)  ## install PyTorch (CPU) for the live reference tests
 fixtures: reference  ## regenerate the torch reference trajectories in tests/fixtures
 	$(PY) tests/make_torch_fixtures.py
 	$(PY) tests/make_torch_mlp_fixture.py
+
+bench-widgets: $(STAMP)  ## median and p90 redraw time of the explore() sliders
+	$(PY) benchmarks/widget_latency.py
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info

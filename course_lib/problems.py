@@ -98,7 +98,7 @@ def quadratic(eigenvalues: tuple[float, float] = (1.0, 10.0), angle: float = 0.0
         f=lambda x, y: 0.5 * (a * x * x + 2 * b * x * y + d * y * y),
         df=lambda x, y: (a * x + b * y, b * x + d * y),
         start=start, minimum=(0.0, 0.0), xlim=(-5.0, 5.0), ylim=(-5.0, 5.0),
-        latex=(rf"f(z) = \tfrac12 z^\top A z,\ \lambda(A) = ({lam[0]:g}, {lam[1]:g})"),
+        latex=(rf"f(z) = \frac{{1}}{{2}} z^\top A z,\ \lambda(A) = ({lam[0]:g}, {lam[1]:g})"),
         eigenvalues=lam)
 
 

@@ -53,8 +53,8 @@ class Hyper:
     def __set__(self, obj: Any, value: Any) -> None:
         owner = type(obj).__name__
         if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-            raise TypeError(f"{owner}: {self.name} must be a real number, got {value!r} "
-                            f"({type(value).__name__})")
+            raise TypeError(f"{owner}: {self.name} must be a real number in {self.allowed}, "
+                            f"got {value!r} ({type(value).__name__})")
         value = float(value)
         if not math.isfinite(value) or not self.contains(value):
             raise ValueError(f"{owner}: {self.name}={value!r} is outside the allowed range "
@@ -165,23 +165,25 @@ class Optimizer:
         if unknown:
             raise KeyError(f"unknown hyperparameters {sorted(unknown)}; allowed: {names}")
         trial = type(self)(**sd["hyperparameters"])  # validates every value before we copy any
-        for key, bufs in sd["state"].items():
-            if set(bufs) != set(trial.buffers):
-                raise KeyError(f"state[{key!r}] has buffers {sorted(bufs)}, "
-                               f"expected {sorted(trial.buffers)}")
+        t = sd["t"]
+        if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or t < 0:
+            raise ValueError(f"state dict's t must be a whole number >= 0, got {t!r}")
+        state = {key: _checked_buffers(key, bufs, trial.buffers)
+                 for key, bufs in sd["state"].items()}
+        extra = trial.parse_extra_state(sd.get("extra", {}))
+        # Everything is valid: only now does the optimizer change.
         self.__dict__.update({k: getattr(trial, k) for k in names})
         self.buffers = trial.buffers
-        self.t = int(sd["t"])
-        self.state = {k: {n: np.array(a, copy=True) for n, a in s.items()}
-                      for k, s in sd["state"].items()}
-        self.load_extra_state(sd.get("extra", {}))
+        self.t, self.state = int(t), state
+        self.__dict__.update(extra)
 
     def extra_state(self) -> dict[str, Any]:
         """Scalars kept besides the per-parameter buffers (none by default)."""
         return {}
 
-    def load_extra_state(self, extra: Mapping[str, Any]) -> None:
-        """Restore what :meth:`extra_state` saved."""
+    def parse_extra_state(self, extra: Mapping[str, Any]) -> dict[str, Any]:
+        """Check what :meth:`extra_state` saved; return the attributes to restore."""
+        return {}
 
     # ----- internals ------------------------------------------------------------------------------
     def _checked(self, params: Mapping[str, Any], grads: Mapping[str, Any]) -> dict:
@@ -244,6 +246,23 @@ class Optimizer:
             hi = min(lo + BLOCK, n)
             yield (flat_p[lo:hi], flat_g[lo:hi], {k: a[lo:hi] for k, a in flat_s.items()},
                    scratch[:, : hi - lo])
+
+
+def _checked_buffers(key: str, bufs: Any, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Copies of one parameter's buffers, after checking names, dtypes and shapes agree."""
+    if not isinstance(bufs, Mapping) or set(bufs) != set(names):
+        got = sorted(bufs) if isinstance(bufs, Mapping) else type(bufs).__name__
+        raise KeyError(f"state[{key!r}] has buffers {got}, expected {sorted(names)}")
+    copies = {}
+    for name, buf in bufs.items():
+        if not isinstance(buf, np.ndarray) or not np.issubdtype(buf.dtype, np.floating):
+            kind = buf.dtype if isinstance(buf, np.ndarray) else type(buf).__name__
+            raise TypeError(f"state[{key!r}][{name!r}] must be a floating-point array, got {kind}")
+        copies[name] = buf.copy()
+    shapes = {name: buf.shape for name, buf in copies.items()}
+    if len(set(shapes.values())) > 1:
+        raise ValueError(f"state[{key!r}] buffers differ in shape: {shapes}")
+    return copies
 
 
 def hyperparameter_names(cls: type) -> list[str]:

@@ -203,7 +203,11 @@ class Adam(RMSProp):
         tmp += self.eps
         np.divide(m, tmp, out=tmp)
         tmp *= self.lr / (1.0 - self.beta1**self.t)  # the step: lr / (1 - beta1^t) * m / denom
-        p -= tmp
+        self.descend(p, tmp)
+
+    def descend(self, p: np.ndarray, delta: np.ndarray) -> None:
+        """Apply the computed step: p -= delta."""
+        p -= delta
 
 
 class AdamW(Adam):
@@ -225,12 +229,13 @@ class AdamW(Adam):
         super().__init__(lr, beta1, beta2, eps, weight_decay, amsgrad)
 
     def l2(self, p, g, out):
-        """No L2 term in the gradient: the decay acts on p in :meth:`step`."""
+        """No L2 term in the gradient: the decay acts on p in :meth:`descend`."""
         return g
 
-    def step(self, p, g, state, tmp, tmp2):
+    def descend(self, p, delta):
+        """Decay, then step: p = p * (1 - lr * wd) - delta (the moments already read g)."""
         p *= 1.0 - self.lr * self.weight_decay
-        super().step(p, g, state, tmp, tmp2)
+        p -= delta
 
 
 class NAdam(Adam):
@@ -286,8 +291,13 @@ class NAdam(Adam):
     def extra_state(self) -> dict[str, Any]:
         return {"mu_product": self.mu_product}
 
-    def load_extra_state(self, extra) -> None:
-        self.mu_product = float(extra.get("mu_product", 1.0))
+    def parse_extra_state(self, extra) -> dict[str, Any]:
+        mu_product = extra.get("mu_product", 1.0)
+        if (isinstance(mu_product, bool) or not isinstance(mu_product, (int, float, np.floating))
+                or not 0.0 < mu_product <= 1.0):
+            raise ValueError(f"NAdam state dict: mu_product must be a number in (0, 1], "
+                             f"got {mu_product!r}")
+        return {"mu_product": float(mu_product)}
 
 
 class Adadelta(RMSProp):

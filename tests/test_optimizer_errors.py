@@ -98,8 +98,6 @@ def test_wrong_type_is_a_type_error_naming_parameter_and_value(name, key, value)
         setattr(opt, key, value)
 
 
-@pytest.mark.xfail(strict=True, reason="a wrong-type hyperparameter error says 'must be a real "
-                   "number' but not the allowed range, which the value errors do give")
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
 def test_wrong_type_message_also_gives_the_range(name):
     with pytest.raises(TypeError, match=r"\(0, inf\)"):

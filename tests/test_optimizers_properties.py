@@ -216,10 +216,7 @@ def test_keys_are_independent(name):
         np.testing.assert_array_equal(params[k], single[k])
 
 
-ALIASING = [pytest.param(name, marks=pytest.mark.xfail(
-    strict=True, reason="AdamW.step shrinks p in place before reading g, so a gradient that "
-    "is the parameter array itself is read after the decay")) if name == "adamw" else name
-    for name in sorted(OPTIMIZERS)]
+ALIASING = sorted(OPTIMIZERS)
 
 
 @pytest.mark.parametrize("name", ALIASING)

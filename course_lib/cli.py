@@ -1,0 +1,153 @@
+"""The ``course`` command: generate the exercises, grade a class, check one notebook.
+
+::
+
+    course exercises [--check]                     # exercises/ from solutions/ (or find drift)
+    course grade SUBMISSIONS -o grades.csv [--jobs N] [--force] [--timeout S] [--memory MB]
+    course check NOTEBOOK                          # a student grades their own worksheet
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from course_lib.grading import worksheets
+from course_lib.grading.sandbox import Limits
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a number > 0."""
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def add_limits(p: argparse.ArgumentParser) -> None:
+    """The sandbox options shared by ``grade`` and ``check``."""
+    p.add_argument("--timeout", type=positive_float, default=30.0, metavar="S",
+                   help="wall-time limit in seconds for each cell and each graded call "
+                        "(default 30)")
+    p.add_argument("--memory", type=positive_int, default=1024, metavar="MB",
+                   help="memory (address space) limit of each grading process (default 1024)")
+    p.add_argument("--max-output", type=positive_int, default=1024, metavar="KB",
+                   help="how much a notebook may print before it is stopped (default 1024)")
+    p.add_argument("--solutions", type=Path, default=worksheets.SOLUTIONS,
+                   help="the solution notebooks and grading.toml (default: the course's)")
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser of ``course``."""
+    top = argparse.ArgumentParser(prog="course", description=__doc__.splitlines()[0])
+    sub = top.add_subparsers(dest="command", required=True)
+    ex = sub.add_parser("exercises", help="write exercises/ from solutions/")
+    ex.add_argument("--check", action="store_true",
+                    help="write nothing; exit 1 if exercises/ differs from what would be written")
+    ex.add_argument("--solutions", type=Path, default=worksheets.SOLUTIONS)
+    ex.add_argument("--exercises", type=Path, default=worksheets.EXERCISES)
+    gr = sub.add_parser("grade", help="grade a folder with one sub-folder per student")
+    gr.add_argument("submissions", type=Path)
+    gr.add_argument("-o", "--output", type=Path, required=True, help="the gradebook CSV")
+    gr.add_argument("--jobs", type=positive_int, default=1, help="notebooks graded at once")
+    gr.add_argument("--force", action="store_true",
+                    help="regrade everything instead of resuming from the gradebook")
+    gr.add_argument("--reports", type=Path, default=None,
+                    help="folder for the per-student feedback (default: next to the gradebook, "
+                         "GRADEBOOK-NAME_feedback/)")
+    gr.add_argument("--seed", type=int, default=None,
+                    help="seed for the random test inputs (default: fresh each run)")
+    add_limits(gr)
+    ck = sub.add_parser("check", help="grade one worksheet notebook and print the feedback")
+    ck.add_argument("notebook", type=Path)
+    ck.add_argument("--worksheet", default=None,
+                    help="which worksheet it is (default: from the file name)")
+    add_limits(ck)
+    return top
+
+
+def limits_from(args: argparse.Namespace) -> Limits:
+    """Sandbox limits from the command line (CPU time: generous, a backstop to the timeout)."""
+    return Limits(timeout=args.timeout, memory_mb=args.memory, output_kb=args.max_output,
+                  cpu_seconds=max(60, int(10 * args.timeout)))
+
+
+def cmd_exercises(args: argparse.Namespace) -> int:
+    """Regenerate the exercises, or report drift."""
+    changed = worksheets.write_exercises(args.solutions, args.exercises, check=args.check)
+    for path in changed:
+        verb = "is out of date" if args.check else "written"
+        print(f"{path}: {verb}")
+    if args.check and changed:
+        print("run `course exercises` (make exercises) to regenerate them", file=sys.stderr)
+        return 1
+    if not changed:
+        print("exercises are up to date")
+    return 0
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    """Grade a class folder, write the gradebook and reports, print the summary."""
+    from course_lib.grading import grader, report
+
+    sheets = worksheets.load_worksheets(args.solutions)
+    batch = grader.Batch(args.submissions, args.output, sheets, limits_from(args), args.jobs,
+                         args.force, secrets.randbits(63) if args.seed is None else args.seed)
+    rows = grader.grade_folder(batch, report.Progress())
+    order = [s.name for s in sheets]
+    folder = args.reports or args.output.with_name(f"{args.output.stem}_feedback")
+    report.write_reports(folder, rows, order)
+    print(report.summary_table(rows, order))
+    print(f"gradebook: {args.output}; feedback reports: {folder}/")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Grade one notebook and print each item's verdict; exit 1 unless all are correct."""
+    from course_lib.grading import grader, report
+
+    sheets = {s.name: s for s in worksheets.load_worksheets(args.solutions)}
+    if not args.notebook.is_file():
+        print(f"course check: {args.notebook} is not a file", file=sys.stderr)
+        return 2
+    name = args.worksheet or args.notebook.stem
+    if name not in sheets:
+        print(f"course check: {name!r} is not a worksheet; use --worksheet with one of "
+              f"{sorted(sheets)}", file=sys.stderr)
+        return 2
+    rows = grader.grade_notebook(sheets[name], args.notebook, limits_from(args),
+                                 grader.seed_for(secrets.randbits(63), "", name))
+    for r in rows:
+        print(f"[{report.points_text(r.points)}/{report.points_text(r.max_points)}] "
+              f"{r.item}: {r.status}")
+        if r.status != "correct":
+            print("    " + r.feedback.replace("\n", "\n    "))
+    total, most = sum(r.points for r in rows), sum(r.max_points for r in rows)
+    print(f"{name}: {report.points_text(total)} / {report.points_text(most)} points")
+    return 0 if total == most else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``course`` console command."""
+    args = parser().parse_args(argv)
+    commands = {"exercises": cmd_exercises, "grade": cmd_grade, "check": cmd_check}
+    try:
+        return commands[args.command](args)
+    except (worksheets.WorksheetError, NotADirectoryError, FileNotFoundError, ValueError) as exc:
+        print(f"course {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

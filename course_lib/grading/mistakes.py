@@ -1,0 +1,223 @@
+"""The known student mistakes, each simulated so that a wrong answer can be named.
+
+Every worksheet optimizer is written here once more, as a plain per-parameter rule with a
+``flaw`` switch: ``flaw=None`` is the correct rule (the tests check it against course_lib's
+reference), and each flaw is one mistake students make. When a student's numbers match a
+simulated flaw on the same inputs, the check names that mistake instead of only saying "wrong".
+
+Three mistakes are about bookkeeping rather than the formula, so :func:`simulate` handles them
+for every optimizer: updating a copy instead of the parameter in place, one state buffer shared
+by all parameters, and counting ``t`` once per parameter instead of once per update.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+Rule = Callable[[np.ndarray, np.ndarray, dict, int, Mapping[str, float], "str | None"],
+                np.ndarray]
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A named mistake: ``flaw`` switches it on in a rule; ``hint`` says what to look at."""
+
+    flaw: str
+    name: str
+    hint: str
+
+
+def sgd(p, g, state, t, h, flaw=None):
+    """p - lr * g."""
+    if flaw == "sign":
+        return p + h["lr"] * g
+    if flaw == "no_lr":
+        return p - g
+    return p - h["lr"] * g
+
+
+def momentum(p, g, state, t, h, flaw=None, nesterov=False):
+    """v = momentum * v + g; p - lr * v (or p - lr * (g + momentum * v) with Nesterov)."""
+    mu, lr = h["momentum"], h["lr"]
+    old_v = state.get("v", 0.0)
+    if flaw == "damped":
+        v = mu * old_v + (1 - mu) * g
+    elif flaw == "lr_twice":
+        v = mu * old_v + lr * g
+    else:
+        v = mu * old_v + g
+    state["v"] = v
+    step = v
+    if nesterov and flaw != "no_lookahead":
+        step = g + (v if flaw == "lookahead_without_momentum" else mu * v)
+    return p + lr * step if flaw == "sign" else p - lr * step
+
+
+def nesterov(p, g, state, t, h, flaw=None):
+    """Momentum with the look-ahead step."""
+    return momentum(p, g, state, t, h, flaw, nesterov=True)
+
+
+def adagrad(p, g, state, t, h, flaw=None, decay=None):
+    """s += g^2 (a moving average with ``decay``, for RMSProp); p - lr g / (sqrt(s) + eps)."""
+    lr, eps = h["lr"], h["eps"]
+    s = state.get("s", 0.0)
+    if decay is None:
+        s = g**2 if flaw == "no_accumulation" else s + g**2
+    elif flaw == "accumulates":
+        s = s + (1 - decay) * g**2
+    elif flaw == "forgot_one_minus":
+        s = decay * s + g**2
+    elif flaw == "swapped":
+        s = (1 - decay) * s + decay * g**2
+    else:
+        s = decay * s + (1 - decay) * g**2
+    state["s"] = s
+    if flaw == "eps_inside":
+        denom = np.sqrt(s + eps)
+    elif flaw == "no_sqrt":
+        denom = s + eps
+    else:
+        denom = np.sqrt(s) + eps
+    return p + lr * g / denom if flaw == "sign" else p - lr * g / denom
+
+
+def rmsprop(p, g, state, t, h, flaw=None):
+    """AdaGrad with a moving average of squared gradients."""
+    return adagrad(p, g, state, t, h, flaw, decay=h["decay_rate"])
+
+
+def adam(p, g, state, t, h, flaw=None):
+    """Adam with bias correction (eps added after correcting sqrt(v)), and its flawed twins."""
+    lr, b1, b2, eps = h["lr"], h["beta1"], h["beta2"], h["eps"]
+    m, v = state.get("m", 0.0), state.get("v", 0.0)
+    m = {"forgot_one_minus_beta1": b1 * m + g,
+         "beta1_swapped": (1 - b1) * m + b1 * g}.get(flaw, b1 * m + (1 - b1) * g)
+    v = {"forgot_one_minus_beta2": b2 * v + g**2,
+         "beta2_swapped": (1 - b2) * v + b2 * g**2}.get(flaw, b2 * v + (1 - b2) * g**2)
+    state["m"], state["v"] = m, v
+    if flaw == "t_before_increment":
+        t -= 1
+    c1 = 1.0 if flaw in ("no_correction", "corrected_v_only") else 1 - b1**t
+    c2 = 1.0 if flaw in ("no_correction", "corrected_m_only") else 1 - b2**t
+    with np.errstate(divide="ignore", invalid="ignore"):
+        m_hat, v_hat = m / c1, v / c2
+        if flaw == "eps_inside":
+            step = lr * m_hat / np.sqrt(v_hat + eps)
+        elif flaw == "eps_hat":  # eps added to sqrt(v) before the correction (seed 002's form)
+            step = lr * math.sqrt(c2) / c1 * m / (np.sqrt(v) + eps)
+        else:
+            step = lr * m_hat / (np.sqrt(v_hat) + eps)
+    return p + step if flaw == "sign" else p - step
+
+
+RULES: dict[str, Rule] = {"sgd": sgd, "momentum": momentum, "nesterov": nesterov,
+                          "adagrad": adagrad, "rmsprop": rmsprop, "adam": adam}
+
+# Bookkeeping mistakes any optimizer can make; simulate() implements them.
+COPY = Mistake("copy", "updated a copy instead of the parameter in place",
+               "change the caller's arrays themselves; a new array stored under params[key] "
+               "or in a local name is not seen by the caller")
+SHARED = Mistake("shared", "one state buffer shared by all parameters",
+                 "each parameter needs its own buffer, stored under its key")
+T_PER_PARAMETER = Mistake("t_per_parameter", "t counted once per parameter",
+                          "increase t once per call of update(), before the loop over "
+                          "the parameters")
+SIGN = Mistake("sign", "gradient added instead of subtracted",
+               "the step must go against the gradient (downhill)")
+
+MISTAKES: dict[str, tuple[Mistake, ...]] = {
+    "sgd": (SIGN, COPY,
+            Mistake("no_lr", "forgot the learning rate", "the step is lr times the gradient")),
+    "momentum": (
+        SIGN, COPY, SHARED,
+        Mistake("damped", "(1 - momentum) used where it does not belong",
+                "this course's velocity adds the whole gradient: it is a sum, not an average"),
+        Mistake("lr_twice", "learning rate applied twice",
+                "lr belongs in the parameter step only, not in the velocity")),
+    "nesterov": (
+        SIGN, COPY, SHARED,
+        Mistake("no_lookahead", "no look-ahead (this is plain Momentum)",
+                "update v first, then step along the gradient plus momentum times the NEW v"),
+        Mistake("lookahead_without_momentum", "forgot momentum in the look-ahead",
+                "the look-ahead adds momentum times v to the gradient, not v itself")),
+    "adagrad": (
+        SIGN, COPY, SHARED,
+        Mistake("no_accumulation", "AdaGrad without accumulation",
+                "s must keep the SUM of all squared gradients so far, not only the last one"),
+        Mistake("eps_inside", "eps inside the sqrt", "add eps after taking the square root"),
+        Mistake("no_sqrt", "forgot the square root", "divide by the root of s")),
+    "rmsprop": (
+        SIGN, COPY, SHARED,
+        Mistake("forgot_one_minus", "forgot (1 - decay_rate)",
+                "s is a moving AVERAGE: the new squared gradient is weighted by (1 - decay_rate)"),
+        Mistake("swapped", "decay_rate where (1 - decay_rate) belongs",
+                "decay_rate multiplies the OLD average, (1 - decay_rate) the new g^2"),
+        Mistake("accumulates", "the old s is never forgotten",
+                "multiply the old s by decay_rate before adding the new share of g^2"),
+        Mistake("eps_inside", "eps inside the sqrt", "add eps after taking the square root")),
+    "adam": (
+        SIGN, COPY, SHARED, T_PER_PARAMETER,
+        Mistake("forgot_one_minus_beta1", "forgot (1 - beta1) in m",
+                "m is a moving average: the new gradient is weighted by (1 - beta1)"),
+        Mistake("forgot_one_minus_beta2", "forgot (1 - beta2) in v",
+                "v is a moving average: the new g^2 is weighted by (1 - beta2)"),
+        Mistake("beta1_swapped", "beta1 where (1 - beta1) belongs",
+                "beta1 multiplies the OLD m, (1 - beta1) the new gradient"),
+        Mistake("beta2_swapped", "beta2 where (1 - beta2) belongs",
+                "beta2 multiplies the OLD v, (1 - beta2) the new g^2"),
+        Mistake("t_before_increment", "bias correction with t before incrementing",
+                "increase t first: the first update uses t = 1, so 1 - beta**t is never 0"),
+        Mistake("eps_inside", "eps inside the sqrt",
+                "add eps after the square root of the corrected v"),
+        Mistake("corrected_m_only", "corrected m but not v",
+                "divide v by (1 - beta2**t) as well"),
+        Mistake("corrected_v_only", "corrected v but not m",
+                "divide m by (1 - beta1**t) as well"),
+        Mistake("no_correction", "no bias correction",
+                "divide m by (1 - beta1**t) and v by (1 - beta2**t)"),
+        Mistake("eps_hat", "eps added before correcting v (the 'epsilon hat' form)",
+                "add eps to the square root of the CORRECTED v")),
+}
+
+
+def simulate(item: str, hyper: Mapping[str, float], params0: Mapping[str, np.ndarray],
+             grads: Sequence[Mapping[str, np.ndarray]], flaw: str | None = None,
+             ) -> list[dict[str, np.ndarray]] | None:
+    """The parameters after each step of the worksheet optimizer ``item`` with ``flaw``.
+
+    Returns None when the flawed rule cannot even run on these inputs (e.g. one buffer shared
+    by parameters of different shapes).
+    """
+    rule = RULES[item]
+    params = {k: np.array(v, dtype=float) for k, v in params0.items()}
+    states: dict[str, dict] = {k: {} for k in params}
+    shared: dict = {}
+    t, path = 0, []
+    try:
+        with np.errstate(all="ignore"):
+            for g in grads:
+                t += 1
+                for i, key in enumerate(params):
+                    t_used = (t - 1) * len(params) + i + 1 if flaw == "t_per_parameter" else t
+                    state = shared if flaw == "shared" else states[key]
+                    new = rule(params[key], np.asarray(g[key], dtype=float), state, t_used,
+                               hyper, flaw if flaw in FORMULA_FLAWS[item] else None)
+                    if new.shape != params[key].shape:
+                        return None
+                    if flaw != "copy":
+                        params[key] = new
+                path.append({k: v.copy() for k, v in params.items()})
+    except ValueError:  # shapes that do not broadcast
+        return None
+    return path
+
+
+FORMULA_FLAWS: dict[str, frozenset[str]] = {
+    item: frozenset(m.flaw for m in ms) - {"copy", "shared", "t_per_parameter"}
+    for item, ms in MISTAKES.items()
+}

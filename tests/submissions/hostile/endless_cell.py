@@ -1,0 +1,5 @@
+# worksheet: ex01_gradient_descent
+# append
+# expect: grad_ellipse=correct; sgd=correct; max_stable_lr=correct; (notebook)=timed out
+while True:
+    pass

@@ -1,0 +1,10 @@
+# worksheet: ex01_gradient_descent
+# replace: sgd
+# expect: sgd=error; grad_ellipse=correct; max_stable_lr=correct
+class SGD:
+    def __init__(self, lr=0.01):
+        self.lr = lr
+
+    def update(self, params, grads):
+        for key in params:
+            params[key] -= self.lr * grads[key + "_grad"]

@@ -1,0 +1,262 @@
+"""course_lib.checks: the comparison, the verdicts, and the names of known mistakes."""
+
+from __future__ import annotations
+
+import itertools
+import linecache
+import re
+import warnings
+
+import numpy as np
+import pytest
+
+from course_lib import checks
+from course_lib.grading import mistakes, worksheets
+from tests import corpus
+
+OPTIMIZERS = sorted(checks.OPTIMIZER_ITEMS)
+MISTAKES = corpus.mistake_cases()
+
+
+def load(case: corpus.Case):
+    """The class or function a corpus snippet defines."""
+    ns: dict = {}
+    name = f"<{case.name}>"
+    linecache.cache[name] = (len(case.source), None, case.source.splitlines(True), name)
+    exec(compile(case.source, name, "exec"), ns)
+    return ns[checks.ITEMS[case.item].symbol]
+
+
+def quiet_check(key, answer, rng=None) -> checks.Verdict:
+    """check_item without the RuntimeWarnings that wrong answers (NaN, 1/0) raise."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return checks.check_item(key, answer, rng)
+
+
+# ----- comparing numbers -------------------------------------------------------------------------
+def test_rel_error_known_values():
+    assert checks.rel_error([1.0, -2.0], [1.0, -2.0]) == 0.0
+    assert checks.rel_error([1.0, 2.0], [1.0, 2.2]) == pytest.approx(0.2 / 4.2)
+    # Below 1e-8 in size the denominator is floored, so round-off near zero does not count.
+    assert checks.rel_error([0.0], [1e-17]) == pytest.approx(1e-9)
+    assert checks.rel_error([], []) == 0.0
+
+
+def test_same_checks_shape_nan_and_inf():
+    assert checks.same([1.0, np.nan, np.inf], [1.0, np.nan, np.inf])
+    assert not checks.same([1.0, np.nan], [1.0, 2.0])
+    assert not checks.same([np.inf], [-np.inf])
+    assert not checks.same(np.zeros(4), np.zeros((2, 2)))
+    assert not checks.same(None, np.zeros(2))
+    assert not checks.same([1.0], [1.0 + 1e-6])
+    assert checks.same([1.0], [1.0 + 1e-12])
+
+
+def test_fmt_shows_a_few_numbers_and_the_shape():
+    assert checks.fmt(np.arange(20.0).reshape(4, 5)) == "[0, 1, 2, 3, ...] (shape 4x5)"
+    assert checks.fmt(np.float64(0.5)) == "0.5"
+
+
+# ----- the simulated rules behind the diagnoses --------------------------------------------------
+@pytest.mark.parametrize("key", OPTIMIZERS)
+def test_simulated_correct_rule_matches_the_reference(key):
+    """mistakes.py's plain rules (flaw=None) reproduce course_lib's in-place optimizers."""
+    item = checks.OPTIMIZER_ITEMS[key]
+    rng = np.random.default_rng(1)
+    for run in checks.fixed_runs(item) + checks.random_runs(item, rng):
+        ref = checks.reference_record(item, run)["steps"]
+        path = mistakes.simulate(key, run.hyper, run.params, run.grads)
+        assert len(path) == len(ref) == len(run.grads)
+        for want, got in zip(ref, path, strict=True):
+            for k in run.params:
+                assert checks.rel_error(want["params"][k], got[k]) < 1e-12
+
+
+@pytest.mark.parametrize("key", OPTIMIZERS)
+@pytest.mark.parametrize("seed", [None, 0, 1, 2])
+def test_every_mistake_is_distinguishable(key, seed):
+    """On every draw, no two simulated flaws (nor a flaw and the right rule) coincide."""
+    item = checks.OPTIMIZER_ITEMS[key]
+    runs = (checks.fixed_runs(item) if seed is None
+            else checks.random_runs(item, np.random.default_rng(seed)))
+    flaws = [None] + [m.flaw for m in mistakes.MISTAKES[key]]
+    paths = {f: [mistakes.simulate(key, r.hyper, r.params, r.grads, f) for r in runs]
+             for f in flaws}
+
+    def equal(a, b):
+        return all((pa is None) == (pb is None) and (pa is None or all(
+            checks.same(x[k], y[k]) for x, y in zip(pa, pb, strict=True) for k in x))
+            for pa, pb in zip(a, b, strict=True))
+
+    for a, b in itertools.combinations(flaws, 2):
+        assert not equal(paths[a], paths[b]), (key, a, b)
+
+
+def test_every_named_mistake_has_a_corpus_submission():
+    named = {(c.item, c.expect[c.item]) for c in MISTAKES}
+    for key in OPTIMIZERS:
+        for m in mistakes.MISTAKES[key]:
+            if m.flaw not in ("sign", "copy", "shared"):  # generic: covered for a few items
+                assert (key, m.name) in named, (key, m.name)
+    generic = {m for item, m in named if item in OPTIMIZERS}
+    for m in (mistakes.SIGN, mistakes.COPY, mistakes.SHARED):
+        assert m.name in generic
+    for key, item in checks.FUNCTION_ITEMS.items():
+        for name, _, _ in item.mistakes:
+            assert (key, name) in named, (key, name)
+    for _, name, _ in checks.TRAINING_MISTAKES:
+        assert ("train_losses", name) in named
+
+
+# ----- the corpus of wrong answers ---------------------------------------------------------------
+def solution_lines() -> set[str]:
+    """Every line inside a solution region (to prove no message prints one)."""
+    lines = set()
+    for path in worksheets.solution_paths():
+        for cell in worksheets.read_notebook(path)["cells"]:
+            text = worksheets.source_of(cell)
+            for region in re.findall(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", text, re.S):
+                lines |= {ln.strip() for ln in region.splitlines() if len(ln.strip()) > 12}
+    return lines
+
+
+SOLUTION_LINES = solution_lines()
+
+
+@pytest.mark.parametrize("case", MISTAKES, ids=lambda c: c.name)
+def test_self_check_names_the_mistake(case):
+    verdict = quiet_check(case.item, load(case))
+    name = case.expect[case.item]
+    assert verdict.status in (checks.WRONG, checks.ERROR)
+    assert verdict.mistake == name
+    assert f"likely mistake: {name} (" in verdict.message
+    assert not any(line in verdict.message for line in SOLUTION_LINES)
+
+
+@pytest.mark.parametrize("case", MISTAKES, ids=lambda c: c.name)
+def test_mistake_is_named_on_random_draws_too(case):
+    """The grader's random inputs and hyperparameters lead to the same diagnosis."""
+    for seed in range(3):
+        verdict = quiet_check(case.item, load(case), np.random.default_rng(seed))
+        assert verdict.mistake == case.expect[case.item], seed
+
+
+def test_wrong_answer_message_says_step_quantity_and_numbers():
+    case = next(c for c in MISTAKES if c.name == "adam_forgot_one_minus_beta1")
+    message = quiet_check("adam", load(case)).message
+    assert message.startswith("Adam: wrong at step 1 in run 1 of 3 (one parameter; "
+                              "Adam(lr=0.02, beta1=0.8, beta2=0.888, eps=0.01)).")
+    # m is updated first, so it is the first quantity that differs; the numbers follow.
+    assert "first moment m, m['W']: expected [-0.24, " in message
+    assert "got [-1.2, " in message
+
+
+def test_second_moment_is_named_when_it_is_the_first_to_differ():
+    case = next(c for c in MISTAKES if c.name == "adam_beta2_swapped")
+    assert "second moment v, v['W']" in quiet_check("adam", load(case)).message
+
+
+def test_step_count_is_named_when_counted_per_parameter():
+    case = next(c for c in MISTAKES if c.name == "adam_t_per_parameter")
+    message = quiet_check("adam", load(case)).message
+    assert "run 2 of 3" in message  # one parameter is not enough to see it
+    assert "step count t: expected 1 after 1 update(s), got 2" in message
+
+
+def test_rebinding_a_parameter_is_reported():
+    case = next(c for c in MISTAKES if c.name == "sgd_copy")
+    assert "params['W'] was replaced by a new array" in quiet_check("sgd", load(case)).message
+
+
+def test_division_by_zero_at_t_0_is_an_error_with_a_name():
+    case = next(c for c in MISTAKES if c.name == "adam_t_before_increment_scalar")
+    verdict = quiet_check("adam", load(case))
+    assert verdict.status == checks.ERROR
+    assert "raised ZeroDivisionError" in verdict.message
+    assert "at step 1" in verdict.message
+    assert "line 26: lr_t = self.lr / c1" in verdict.message  # the student's own line
+
+
+# ----- stubs, success, errors --------------------------------------------------------------------
+class Stub:
+    """An exercise's class before the student writes update()."""
+
+    def __init__(self, lr=0.01, **hyper):
+        self.lr = lr
+
+    def update(self, params, grads):
+        raise NotImplementedError()
+
+
+def stub_function(*args):
+    raise NotImplementedError()
+
+
+@pytest.mark.parametrize("key", sorted(checks.ITEMS))
+def test_stub_gets_not_implemented_without_traceback(key, capsys):
+    item = checks.ITEMS[key]
+    answer = Stub if isinstance(item, checks.OptimizerItem) else stub_function
+    getattr(checks, f"check_{key}")(answer)
+    out = capsys.readouterr()
+    assert out.out == f"{item.symbol}: not implemented yet.\n"
+    assert out.err == ""
+
+
+def test_success_is_one_short_line(capsys):
+    class SGD:
+        def __init__(self, lr):
+            self.lr = lr
+
+        def update(self, params, grads):
+            for key in params:
+                params[key] -= self.lr * grads[key]
+
+    checks.check_sgd(SGD)
+    out = capsys.readouterr().out
+    assert out == "SGD: correct (3 runs, 12 updates, rel. error < 1e-07 against course_lib).\n"
+
+
+def test_exception_is_described_with_the_step_and_line():
+    class SGD:
+        def __init__(self, lr):
+            self.lr, self.calls = lr, 0
+
+        def update(self, params, grads):
+            self.calls += 1
+            if self.calls == 2:
+                raise IndexError("tuple index out of range")
+            for key in params:
+                params[key] -= self.lr * grads[key]
+
+    verdict = checks.check_item("sgd", SGD)
+    assert verdict.status == checks.ERROR
+    assert "update() raised IndexError: tuple index out of range" in verdict.message
+    assert "at step 2 in run 1 of 3" in verdict.message
+    assert 'raise IndexError("tuple index out of range")' in verdict.message
+
+
+def test_constructor_with_other_names_is_an_error():
+    class SGD:
+        def __init__(self, learning_rate=0.01):
+            self.learning_rate = learning_rate
+
+    verdict = checks.check_item("sgd", SGD)
+    assert verdict.status == checks.ERROR
+    assert "SGD(lr=0.07) raised TypeError" in verdict.message
+
+
+def test_missing_answer_and_garbled_records():
+    item = checks.OPTIMIZER_ITEMS["adam"]
+    runs = checks.fixed_runs(item)
+    assert checks.judge_optimizer(item, runs, lambda run: None).status == checks.MISSING
+    # A record with the wrong shapes and no state is judged wrong, not a crash.
+    garbled = {"steps": [{"params": {"W": np.zeros(3)}, "rebound": [], "state": {}}],
+               "error": None}
+    assert checks.judge_optimizer(item, runs, lambda run: garbled).status == checks.WRONG
+    short = {"steps": [], "error": None}
+    assert checks.judge_optimizer(item, runs, lambda run: short).status == checks.ERROR
+    fn = checks.FUNCTION_ITEMS["max_stable_lr"]
+    verdict = checks.judge_function(fn, fn.calls, {"results": [None, None, None], "error": None})
+    assert verdict.status == checks.WRONG
+    assert "a non-number" in verdict.message

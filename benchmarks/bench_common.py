@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import math
 import os
 import platform
 import statistics
@@ -23,6 +24,7 @@ NOT_INSTALLED = "not installed (make reference)"
 NOT_YET = "not available yet"
 DEFAULT = "default"  # the thread setting each library picks by itself
 OURS = "course_lib"
+MIN_ROUNDS = 3  # the fewest timed rounds behind any median
 
 
 @dataclass(frozen=True)
@@ -31,8 +33,10 @@ class Settings:
 
     sizes: tuple[int, ...] = (1_000_000, 10_000_000)
     rounds: int = 9  # timed steps per variant; the median is reported
+    budget: float = 2.0  # seconds after which no new round starts (beyond MIN_ROUNDS)
     blocks: tuple[int, ...] = (1 << 12, 1 << 14, 1 << 16, 1 << 18, 1 << 20, 0)  # 0: one block
-    mlp_steps: int = 200  # steps per timed round of training
+    mlp_steps: int = 200  # at most this many steps per timed round of training
+    mlp_round_seconds: float = 0.3  # fewer steps per round when a step is slow
     mlp_rounds: int = 7
     generated_notebook: bool = False  # part 3 runs a generated two-cell notebook instead
     students: int = 2
@@ -46,21 +50,27 @@ QUICK = Settings(sizes=(100_000,), rounds=3, blocks=(1 << 12, 0), mlp_steps=10, 
 
 
 # ----- measuring ------------------------------------------------------------------------------
-def time_rounds(fns: dict[str, Callable[[], Any]], rounds: int) -> dict[str, float]:
+def time_rounds(fns: dict[str, Callable[[], Any]], rounds: int,
+                budget: float = math.inf) -> dict[str, float]:
     """Median seconds per call of each function, called in interleaved rounds.
 
     Interleaving (and rotating the order) lets a noisy neighbour slow every variant alike,
-    so the ratios stay meaningful even when the absolute times drift.
+    so the ratios stay meaningful even when the absolute times drift. Once ``budget`` seconds
+    have passed, no new round starts after the first ``MIN_ROUNDS``: a busy machine costs
+    precision, not hours.
     """
     names, samples = list(fns), {k: [] for k in fns}
     gc.collect()
     gc.disable()  # a collection inside one timed call would be charged to that variant alone
+    start = time.perf_counter()
     try:
         for r in range(rounds):
+            if r >= MIN_ROUNDS and time.perf_counter() - start > budget:
+                break
             for name in names[r % len(names):] + names[: r % len(names)]:
-                start = time.perf_counter()
+                began = time.perf_counter()
                 fns[name]()
-                samples[name].append(time.perf_counter() - start)
+                samples[name].append(time.perf_counter() - began)
     finally:
         gc.enable()
     return {k: statistics.median(v) for k, v in samples.items()}
@@ -163,6 +173,11 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def median_of(rounds: int) -> str:
+    """``median of 3 to 9`` (a time budget may stop the rounds early), or ``median of 2``."""
+    return f"median of {rounds}" if rounds <= MIN_ROUNDS else f"median of {MIN_ROUNDS} to {rounds}"
 
 
 def verdict(met: bool | None) -> str:

@@ -83,12 +83,20 @@ def limits_from(args: argparse.Namespace) -> Limits:
                   cpu_seconds=max(60, int(10 * args.timeout)))
 
 
+def shown(path: Path) -> str:
+    """A path relative to the working directory when it is below it (shorter messages)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def cmd_exercises(args: argparse.Namespace) -> int:
     """Regenerate the exercises, or report drift."""
     changed = worksheets.write_exercises(args.solutions, args.exercises, check=args.check)
     for path in changed:
         verb = "is out of date" if args.check else "written"
-        print(f"{path}: {verb}")
+        print(f"{shown(path)}: {verb}")
     if args.check and changed:
         print("run `course exercises` (make exercises) to regenerate them", file=sys.stderr)
         return 1
@@ -131,7 +139,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     for r in rows:
         print(f"[{report.points_text(r.points)}/{report.points_text(r.max_points)}] "
               f"{r.item}: {r.status}")
-        if r.status != "correct":
+        if r.status not in ("correct", "not implemented yet"):
             print("    " + r.feedback.replace("\n", "\n    "))
     total, most = sum(r.points for r in rows), sum(r.max_points for r in rows)
     print(f"{name}: {report.points_text(total)} / {report.points_text(most)} points")

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from course_lib import checks
-from course_lib.grading import mistakes, worksheets
+from course_lib.grading import items, mistakes, worksheets
 from tests import corpus
 
-OPTIMIZERS = sorted(checks.OPTIMIZER_ITEMS)
+OPTIMIZERS = sorted(items.OPTIMIZER_ITEMS)
 MISTAKES = corpus.mistake_cases()
 
 
@@ -24,7 +24,7 @@ def load(case: corpus.Case):
     name = f"<{case.name}>"
     linecache.cache[name] = (len(case.source), None, case.source.splitlines(True), name)
     exec(compile(case.source, name, "exec"), ns)
-    return ns[checks.ITEMS[case.item].symbol]
+    return ns[items.ITEMS[case.item].symbol]
 
 
 def quiet_check(key, answer, rng=None) -> checks.Verdict:
@@ -62,9 +62,9 @@ def test_fmt_shows_a_few_numbers_and_the_shape():
 @pytest.mark.parametrize("key", OPTIMIZERS)
 def test_simulated_correct_rule_matches_the_reference(key):
     """mistakes.py's plain rules (flaw=None) reproduce course_lib's in-place optimizers."""
-    item = checks.OPTIMIZER_ITEMS[key]
+    item = items.OPTIMIZER_ITEMS[key]
     rng = np.random.default_rng(1)
-    for run in checks.fixed_runs(item) + checks.random_runs(item, rng):
+    for run in items.fixed_runs(item) + items.random_runs(item, rng):
         ref = checks.reference_record(item, run)["steps"]
         path = mistakes.simulate(key, run.hyper, run.params, run.grads)
         assert len(path) == len(ref) == len(run.grads)
@@ -77,9 +77,9 @@ def test_simulated_correct_rule_matches_the_reference(key):
 @pytest.mark.parametrize("seed", [None, 0, 1, 2])
 def test_every_mistake_is_distinguishable(key, seed):
     """On every draw, no two simulated flaws (nor a flaw and the right rule) coincide."""
-    item = checks.OPTIMIZER_ITEMS[key]
-    runs = (checks.fixed_runs(item) if seed is None
-            else checks.random_runs(item, np.random.default_rng(seed)))
+    item = items.OPTIMIZER_ITEMS[key]
+    runs = (items.fixed_runs(item) if seed is None
+            else items.random_runs(item, np.random.default_rng(seed)))
     flaws = [None] + [m.flaw for m in mistakes.MISTAKES[key]]
     paths = {f: [mistakes.simulate(key, r.hyper, r.params, r.grads, f) for r in runs]
              for f in flaws}
@@ -102,11 +102,11 @@ def test_every_named_mistake_has_a_corpus_submission():
     generic = {m for item, m in named if item in OPTIMIZERS}
     for m in (mistakes.SIGN, mistakes.COPY, mistakes.SHARED):
         assert m.name in generic
-    for key, item in checks.FUNCTION_ITEMS.items():
-        for name, _, _ in item.mistakes:
-            assert (key, name) in named, (key, name)
-    for _, name, _ in checks.TRAINING_MISTAKES:
-        assert ("train_losses", name) in named
+    for key, variants in mistakes.FUNCTION_MISTAKES.items():
+        for v in variants:
+            assert (key, v.name) in named, (key, v.name)
+    for m in mistakes.TRAINING_MISTAKES:
+        assert ("train_losses", m.name) in named
 
 
 # ----- the corpus of wrong answers ---------------------------------------------------------------
@@ -193,10 +193,10 @@ def stub_function(*args):
     raise NotImplementedError()
 
 
-@pytest.mark.parametrize("key", sorted(checks.ITEMS))
+@pytest.mark.parametrize("key", sorted(items.ITEMS))
 def test_stub_gets_not_implemented_without_traceback(key, capsys):
-    item = checks.ITEMS[key]
-    answer = Stub if isinstance(item, checks.OptimizerItem) else stub_function
+    item = items.ITEMS[key]
+    answer = Stub if isinstance(item, items.OptimizerItem) else stub_function
     getattr(checks, f"check_{key}")(answer)
     out = capsys.readouterr()
     assert out.out == f"{item.symbol}: not implemented yet.\n"
@@ -247,8 +247,8 @@ def test_constructor_with_other_names_is_an_error():
 
 
 def test_missing_answer_and_garbled_records():
-    item = checks.OPTIMIZER_ITEMS["adam"]
-    runs = checks.fixed_runs(item)
+    item = items.OPTIMIZER_ITEMS["adam"]
+    runs = items.fixed_runs(item)
     assert checks.judge_optimizer(item, runs, lambda run: None).status == checks.MISSING
     # A record with the wrong shapes and no state is judged wrong, not a crash.
     garbled = {"steps": [{"params": {"W": np.zeros(3)}, "rebound": [], "state": {}}],
@@ -256,7 +256,7 @@ def test_missing_answer_and_garbled_records():
     assert checks.judge_optimizer(item, runs, lambda run: garbled).status == checks.WRONG
     short = {"steps": [], "error": None}
     assert checks.judge_optimizer(item, runs, lambda run: short).status == checks.ERROR
-    fn = checks.FUNCTION_ITEMS["max_stable_lr"]
+    fn = items.FUNCTION_ITEMS["max_stable_lr"]
     verdict = checks.judge_function(fn, fn.calls, {"results": [None, None, None], "error": None})
     assert verdict.status == checks.WRONG
     assert "a non-number" in verdict.message

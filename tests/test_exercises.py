@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from course_lib import checks
-from course_lib.grading import worksheets
+from course_lib.grading import items, worksheets
 from tests import corpus
 
 SOLUTIONS = worksheets.solution_paths()
@@ -65,7 +65,7 @@ def test_exercise_hides_every_solution_and_keeps_the_cells(path):
 def test_solutions_pass_their_checks_on_fixed_and_random_inputs(path):
     ns, _ = run_cells(path, ("setup", "answer"))
     for meta, _ in cells_of(path, ("answer",)):
-        item = checks.ITEMS[meta["item"]]
+        item = items.ITEMS[meta["item"]]
         assert checks.check_item(meta["item"], ns[item.symbol]).passed
         for seed in range(3):
             verdict = checks.check_item(meta["item"], ns[item.symbol], np.random.default_rng(seed))
@@ -88,7 +88,7 @@ def test_stored_check_outputs_are_one_correct_line(path):
 def test_exercise_self_checks_say_not_implemented_yet(path):
     _, out = run_cells(worksheets.EXERCISES / path.name, ("setup", "answer", "check"))
     lines = out.splitlines()
-    expected = [f"{checks.ITEMS[meta['item']].symbol}: not implemented yet."
+    expected = [f"{items.ITEMS[meta['item']].symbol}: not implemented yet."
                 for meta, _ in cells_of(path, ("check",))]
     assert lines == expected
 
@@ -108,4 +108,4 @@ def test_exercises_grade_zero_with_not_implemented_and_no_traceback():
         assert {r.status for r in rows} == {"not implemented yet"}, name
         assert sum(r.points for r in rows) == 0
         for r in rows:
-            assert r.feedback == f"{checks.ITEMS[r.item].symbol}: not implemented yet."
+            assert r.feedback == f"{items.ITEMS[r.item].symbol}: not implemented yet."

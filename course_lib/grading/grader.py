@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from course_lib import checks
-from course_lib.grading import report, runner
+from course_lib.grading import items, report, runner
 from course_lib.grading.report import Row
 from course_lib.grading.sandbox import MEMORY, OUTPUT, Child, ChildFailure, Limits
 from course_lib.grading.worksheets import (
@@ -114,16 +114,16 @@ def fetch(session: Session, op: str, symbol: str, args: dict[str, Any]) -> dict 
 
 def grade_item(session: Session, key: str, rng: np.random.Generator) -> checks.Verdict:
     """Judge one item on freshly drawn inputs; a dead or garbled child gives 0, not a crash."""
-    item = checks.ITEMS[key]
+    item = items.ITEMS[key]
     try:
-        if isinstance(item, checks.OptimizerItem):
-            runs = checks.random_runs(item, rng)
+        if isinstance(item, items.OptimizerItem):
+            runs = items.random_runs(item, rng)
             return checks.judge_optimizer(item, runs, lambda run: fetch(
                 session, "optimizer", item.symbol,
                 {"hyper": run.hyper, "params": run.params, "grads": run.grads,
                  "buffers": list(item.buffers)}))
-        if isinstance(item, checks.TrainingItem):
-            case = checks.random_training_case(rng)
+        if isinstance(item, items.TrainingItem):
+            case = items.random_training_case(rng)
             return checks.judge_training(item, case, fetch(session, "training", item.symbol,
                                                            {"case": case}))
         calls = item.draw(rng)

@@ -8,6 +8,9 @@ simulated flaw on the same inputs, the check names that mistake instead of only 
 Three mistakes are about bookkeeping rather than the formula, so :func:`simulate` handles them
 for every optimizer: updating a copy instead of the parameter in place, one state buffer shared
 by all parameters, and counting ``t`` once per parameter instead of once per update.
+
+The derivation questions' wrong answers are :data:`FUNCTION_MISTAKES`; the capstone's training
+loop is :func:`train_loop`, whose ``flaw=None`` is the reference loop.
 """
 
 from __future__ import annotations
@@ -17,6 +20,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from course_lib.data import batch_indices
+from course_lib.networks import MLP
+from course_lib.optimizers import SGD
 
 Rule = Callable[[np.ndarray, np.ndarray, dict, int, Mapping[str, float], "str | None"],
                 np.ndarray]
@@ -221,3 +228,112 @@ FORMULA_FLAWS: dict[str, frozenset[str]] = {
     item: frozenset(m.flaw for m in ms) - {"copy", "shared", "t_per_parameter"}
     for item, ms in MISTAKES.items()
 }
+
+
+# ----- the derivation questions -------------------------------------------------------------------
+@dataclass(frozen=True)
+class Variant:
+    """A wrong answer to a derivation question: its name, a hint, and what it computes."""
+
+    name: str
+    hint: str
+    fn: Callable[..., np.ndarray]
+
+
+def _ema(curve, weight, correct, power=None):
+    """A moving average of ``curve`` (bias-corrected with ``power``, or not at all)."""
+    out, avg = [], 0.0
+    for i, v in enumerate(np.asarray(curve, float)):
+        avg = weight * avg + (1 - weight) * v
+        out.append(avg / (1 - (weight if power is None else power) ** (i + 1)) if correct
+                   else avg)
+    return np.array(out)
+
+
+def _arr(x):
+    return np.asarray(x, dtype=float)
+
+
+FUNCTION_MISTAKES: dict[str, tuple[Variant, ...]] = {
+    "grad_ellipse": (
+        Variant("forgot the factor 2 from y^2", "the derivative of y^2 is 2y",
+                lambda x, y: np.array([_arr(x) / 10, _arr(y)])),
+        Variant("differentiated x^2/20 as x/20",
+                "the derivative of x^2 is 2x, so x^2/20 gives x/10",
+                lambda x, y: np.array([_arr(x) / 20, 2 * _arr(y)]))),
+    "max_stable_lr": (
+        Variant("1 / lambda_max instead of 2 / lambda_max",
+                "gradient descent is stable up to TWICE the step that is exact along one "
+                "direction", lambda eig: 1.0 / np.max(eig)),
+        Variant("used the smallest eigenvalue",
+                "the steepest direction (largest eigenvalue) is the first to diverge",
+                lambda eig: 2.0 / np.min(eig))),
+    "momentum_gain": (
+        Variant("momentum / (1 - momentum): the current gradient is missing",
+                "the velocity sums g + momentum g + momentum^2 g + ...",
+                lambda mu: _arr(mu) / (1.0 - _arr(mu))),),
+    "adagrad_effective_lr": (
+        Variant("forgot the square root", "divide lr by the ROOT of the summed squares",
+                lambda lr, g, eps: lr / (np.sum(_arr(g) ** 2, axis=0) + eps)),
+        Variant("AdaGrad without accumulation",
+                "s sums ALL the squared gradients, not the last one",
+                lambda lr, g, eps: lr / (np.abs(_arr(g)[-1]) + eps)),
+        Variant("eps inside the sqrt", "add eps after taking the root",
+                lambda lr, g, eps: lr / np.sqrt(np.sum(_arr(g) ** 2, axis=0) + eps))),
+    "rmsprop_s_after": (
+        Variant("forgot that s starts at 0", "s starts at zero and only slowly climbs to g^2",
+                lambda g, rho, t: _arr(g) ** 2),
+        Variant("decay_rate^t instead of 1 - decay_rate^t",
+                "s_t = (1 - decay_rate) times a sum of powers of decay_rate",
+                lambda g, rho, t: rho**t * _arr(g) ** 2)),
+    "uncorrected_first_step": (
+        Variant("this is the bias-corrected step",
+                "without correction m = (1 - beta1) g and v = (1 - beta2) g^2",
+                lambda lr, g, b1, b2, eps: -lr * _arr(g) / (np.abs(_arr(g)) + eps)),
+        Variant("gradient added instead of subtracted", "p_1 - p_0 points against the gradient",
+                lambda lr, g, b1, b2, eps: lr * (1 - b1) * _arr(g) / (
+                    np.sqrt(1 - b2) * np.abs(_arr(g)) + eps))),
+    "smooth": (
+        Variant("no bias correction", "the average starts at 0: divide by 1 - weight^(i+1), "
+                "as Adam does", lambda c, w: _ema(c, w, correct=False)),
+        Variant("weight where (1 - weight) belongs", "weight multiplies the OLD average",
+                lambda c, w: _ema(c, 1.0 - w, correct=True, power=w))),
+}
+
+
+# ----- the training loop -------------------------------------------------------------------------
+TRAINING_MISTAKES = (
+    Mistake("no_update", "forgot the optimizer's update",
+            "each step must hand the gradient to the optimizer, which moves net.params"),
+    Mistake("loss_after_update", "loss measured after the update",
+            "record the minibatch loss computed together with the gradient, before the update"),
+    Mistake("same_batch", "the same minibatch at every step",
+            "take the next batch from the stream at every step"),
+    Mistake("full_batch", "the whole data set at every step",
+            "train on minibatches from batch_indices(len(x), batch_size, seed)"),
+    Mistake("seed_ignored", "the seed was ignored", "pass seed to batch_indices"),
+)
+
+
+def train_loop(case: Mapping, flaw: str | None = None,
+               ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The capstone's loop on ``case`` with course_lib's SGD: losses and final weights.
+
+    ``flaw=None`` is the reference: one minibatch from ``batch_indices(n, batch_size, seed)``
+    per step, its loss recorded before the update.
+    """
+    net = MLP(case["sizes"], seed=case["net_seed"])
+    opt = SGD(lr=case["lr"])
+    x, t = np.asarray(case["x"], float), np.asarray(case["t"], np.int64)
+    seed = 0 if flaw == "seed_ignored" else case["seed"]
+    batches = batch_indices(len(x), case["batch_size"], seed)
+    first = next(batches)
+    losses = []
+    for k in range(case["steps"]):
+        idx = np.arange(len(x)) if flaw == "full_batch" else (
+            first if k == 0 or flaw == "same_batch" else next(batches))
+        loss, grads = net.loss_and_gradient(x[idx], t[idx])
+        if flaw != "no_update":
+            opt.update(net.params, grads)
+        losses.append(net.loss(x[idx], t[idx]) if flaw == "loss_after_update" else loss)
+    return np.array(losses), {k: v.copy() for k, v in net.params.items()}

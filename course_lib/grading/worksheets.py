@@ -25,6 +25,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from course_lib.grading.items import ITEMS
+
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
 ROLES = ("setup", "answer", "check", "demo")
@@ -171,8 +173,6 @@ def load_points(solutions: Path = SOLUTIONS) -> dict[str, dict[str, float]]:
 
 def load_worksheets(solutions: Path = SOLUTIONS) -> list[Worksheet]:
     """Every worksheet's plan; checks that answer cells and the points file agree exactly."""
-    from course_lib.checks import ITEMS
-
     points = load_points(solutions)
     sheets = []
     for path in solution_paths(solutions):
@@ -359,8 +359,6 @@ def reference_users(sources: Iterable[str]) -> set[str]:
 
 def answer_symbols(sheet: Worksheet) -> dict[str, str]:
     """item -> the class or function name the worksheet asks for."""
-    from course_lib.checks import ITEMS
-
     return {item: ITEMS[item].symbol for item in sheet.items}
 
 

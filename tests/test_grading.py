@@ -154,6 +154,21 @@ def test_unreadable_files_say_why(tmp_path, name, reason):
         worksheets.read_submission(path)
 
 
+def test_links_and_huge_files_are_refused_unread(tmp_path, monkeypatch):
+    link = tmp_path / "ex01_gradient_descent.ipynb"
+    link.symlink_to(worksheets.SOLUTIONS / "ex01_gradient_descent.ipynb")
+    with pytest.raises(worksheets.MalformedNotebook, match="symbolic link"):
+        worksheets.read_submission(link)
+    rows = grader.grade_notebook(SHEETS["ex01_gradient_descent"], link, FAST,
+                                 np.random.default_rng(0))
+    assert {r.status for r in rows} == {"malformed notebook"}
+    big = tmp_path / "big.ipynb"
+    big.write_text("{}")
+    monkeypatch.setattr(worksheets, "MAX_NOTEBOOK", 1)
+    with pytest.raises(worksheets.MalformedNotebook, match="larger than"):
+        worksheets.read_submission(big)
+
+
 def test_plan_finds_answers_by_metadata_or_id_wherever_they_are():
     sheet = SHEETS["ex05_adam"]
     cells = corpus.solution("ex05_adam")["cells"]

@@ -34,6 +34,7 @@ REPO = Path(__file__).resolve().parents[2]
 SOLUTIONS = REPO / "solutions"
 EXERCISES = REPO / "exercises"
 POINTS_FILE = "grading.toml"
+MAX_NOTEBOOK = 50 * 1024 * 1024  # bytes: larger files are refused unread
 
 
 class WorksheetError(ValueError):
@@ -206,7 +207,15 @@ def load_worksheets(solutions: Path = SOLUTIONS) -> list[Worksheet]:
 
 # ----- reading a submission ----------------------------------------------------------------------
 def read_submission(path: Path) -> list[dict]:
-    """The cells of a submitted notebook, or :class:`MalformedNotebook` saying what is wrong."""
+    """The cells of a submitted notebook, or :class:`MalformedNotebook` saying what is wrong.
+
+    Symbolic links are refused (a link could point at a solution notebook), and so are files
+    larger than :data:`MAX_NOTEBOOK`.
+    """
+    if path.is_symlink():
+        raise MalformedNotebook("it is a symbolic link, not a file")
+    if path.stat().st_size > MAX_NOTEBOOK:
+        raise MalformedNotebook(f"it is larger than {MAX_NOTEBOOK >> 20} MB")
     try:
         nb = json.loads(path.read_bytes().decode("utf-8"))
     except UnicodeDecodeError as exc:

@@ -45,7 +45,8 @@ def add_limits(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-output", type=positive_int, default=1024, metavar="KB",
                    help="how much a notebook may print before it is stopped (default 1024)")
     p.add_argument("--solutions", type=Path, default=worksheets.SOLUTIONS,
-                   help="the solution notebooks and grading.toml (default: the course's)")
+                   help="folder with the worksheets and grading.toml (default: the course's "
+                        "solutions/; a copy of exercises/ plus grading.toml works as well)")
 
 
 def parser() -> argparse.ArgumentParser:

@@ -58,6 +58,14 @@ def test_answer_item_without_points_is_refused(tmp_path):
         worksheets.load_worksheets(folder)
 
 
+def test_grading_plan_needs_no_solution_code(tmp_path):
+    """The exercises plus grading.toml give the same plan: solutions can stay off the grader."""
+    for path in worksheets.EXERCISES.glob("*.ipynb"):
+        shutil.copy(path, tmp_path)
+    shutil.copy(worksheets.SOLUTIONS / worksheets.POINTS_FILE, tmp_path)
+    assert worksheets.load_worksheets(tmp_path) == list(SHEETS.values())
+
+
 # ----- solutions -> exercises --------------------------------------------------------------------
 def test_strip_regions_keeps_indentation_and_code_around():
     src = ("def f(x):\n    y = 1\n    ### BEGIN SOLUTION\n    return x + y\n"

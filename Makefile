@@ -7,7 +7,7 @@ PORT ?= 8888
 # Jupyter refuses to run as root (containers, JupyterHub images) unless told it may.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: help venv bench-widgets lab test test-fast lint format notebooks exercises reference fixtures bench clean
+.PHONY: help venv bench-widgets lab test exercises test-fast lint format notebooks exercises reference fixtures bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -27,8 +27,9 @@ lab: $(STAMP)  ## start JupyterLab at the course's start page
 NOTEBOOKS = $(wildcard notebooks/*.ipynb solutions/*.ipynb)
 NBVAL = --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-test: $(STAMP)  ## the whole suite: lint, doctests, unit tests, notebooks (strict nbval)
+test: $(STAMP)  ## the whole suite: lint, exercise drift, doctests, unit tests, notebooks, browser
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/course exercises --check
 	$(PY) -m pytest -p no:cacheprovider --doctest-modules course_lib tests $(NOTEBOOKS) $(NBVAL)
 
 test-fast: $(STAMP)  ## unit tests and doctests only (no notebooks)
@@ -40,8 +41,12 @@ lint: $(STAMP)  ## ruff over the library, tests and notebooks
 format: $(STAMP)  ## ruff's import sorting and fixes
 	$(VENV)/bin/ruff check --fix .
 
-notebooks: $(STAMP)  ## re-execute every lecture notebook in place (stored outputs)
-	$(PY) -m course_lib.notebook_tools notebooks/*.ipynb
+notebooks: $(STAMP)  ## re-execute lecture notebooks and solutions in place, regenerate exercises
+	$(PY) -m course_lib.notebook_tools notebooks/*.ipynb solutions/*.ipynb
+	$(VENV)/bin/course exercises
+
+exercises: $(STAMP)  ## regenerate exercises/ from solutions/ (after editing a solution)
+	$(VENV)/bin/course exercises
 
 reference: $(STAMP)  ## install PyTorch (CPU) for the live reference tests
 	$(PY) -m pip install --quiet torch==2.13.0

@@ -124,8 +124,9 @@ def stability_bound(problem: Problem, opt: Optimizer) -> tuple[float | None, str
         m = opt.momentum
         if opt.nesterov:
             return ((2 + 2 * m) / (1 + 2 * m) / lam,
-                    f"Nesterov is stable iff lr*lambda_max < (2+2m)/(1+2m), lambda_max = {lam:g}")
-        return (2 + 2 * m) / lam, (f"heavy ball is stable iff lr*lambda_max < 2+2m, "
+                    (f"Nesterov is stable iff lr*lambda_max < (2 + 2*momentum)/(1 + 2*momentum), "
+                     f"lambda_max = {lam:g}"))
+        return (2 + 2 * m) / lam, (f"heavy ball is stable iff lr*lambda_max < 2 + 2*momentum, "
                                    f"lambda_max = {lam:g}")
     return None, f"no simple lr bound for {kind}: its steps adapt to the gradients it has seen"
 

@@ -1,5 +1,6 @@
 """Shared test configuration."""
 
-# Notebooks under tests/ are grading fixtures (wrong or hostile submissions), not lectures:
-# they must never be executed by nbval.
-collect_ignore_glob = ["*.ipynb"]
+# Grading fixtures are data, never tests: notebooks anywhere under tests/ must not be executed
+# by nbval, and the student answers in submissions/ (endless loops, memory hogs, os._exit) must
+# not be imported by --doctest-modules.
+collect_ignore_glob = ["*.ipynb", "submissions/*"]

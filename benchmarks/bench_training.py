@@ -47,6 +47,7 @@ class TrainResult:
     rate: dict[str, float]
     loss_gap: float | None  # |final loss of course_lib - of torch default| after the same steps
     steps: int  # steps per timed round
+    update_share: float  # the fraction of course_lib's step spent in optimizer.update
 
 
 @dataclass
@@ -58,7 +59,16 @@ class TrainingPart:
     rounds: int
 
 
-Runner = tuple[Callable[[int], None], list[float]]  # (run k steps, [last loss])
+@dataclass
+class Record:
+    """What a training loop reports besides its speed."""
+
+    last_loss: float = float("nan")
+    seconds: float = 0.0  # in the loop, all steps so far
+    update_seconds: float = 0.0  # in the optimizer's update (course_lib only)
+
+
+Runner = tuple[Callable[[int], None], Record]  # (run k steps, what they recorded)
 
 
 def digit_batches(count: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -70,16 +80,20 @@ def digit_batches(count: int) -> list[tuple[np.ndarray, np.ndarray]]:
 
 def course_trainer(net: MLP, batches: list) -> Runner:
     """A hand loop of Adam updates of ``net`` over ``batches``, cycling."""
-    opt, last, position = Adam(lr=1e-3), [float("nan")], [0]
+    opt, record, position = Adam(lr=1e-3), Record(), [0]
 
     def run(steps: int) -> None:
+        start = time.perf_counter()
         for _ in range(steps):
             x, t = batches[position[0] % len(batches)]
             position[0] += 1
-            last[0], grads = net.forward_backward(x, t)
+            record.last_loss, grads = net.forward_backward(x, t)
+            began = time.perf_counter()
             opt.update(net.params, grads)
+            record.update_seconds += time.perf_counter() - began
+        record.seconds += time.perf_counter() - start
 
-    return run, last
+    return run, record
 
 
 def torch_net(torch: Any, net: MLP) -> Any:
@@ -99,7 +113,7 @@ def torch_trainer(torch: Any, net: MLP, batches: list, mode: dict) -> Runner:
     model = torch_net(torch, net)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, **mode)
     data = [(torch.from_numpy(x), torch.from_numpy(t)) for x, t in batches]
-    last, position = [float("nan")], [0]
+    record, position = Record(), [0]
 
     def run(steps: int) -> None:
         for _ in range(steps):
@@ -109,9 +123,9 @@ def torch_trainer(torch: Any, net: MLP, batches: list, mode: dict) -> Runner:
             loss = torch.nn.functional.cross_entropy(model(x), t)
             loss.backward()
             opt.step()
-        last[0] = float(loss.detach())
+        record.last_loss = float(loss.detach())
 
-    return run, last
+    return run, record
 
 
 def bench_network(torch: Any | None, network: str, threads: str, batches: list,
@@ -127,8 +141,10 @@ def bench_network(torch: Any | None, network: str, threads: str, batches: list,
         steps = steps_per_round(runners, settings)
         times = time_rounds({k: partial(run, steps) for k, (run, _) in runners.items()},
                             settings.mlp_rounds, settings.budget * len(runners))
-    gap = None if torch is None else abs(runners[OURS][1][0] - runners["torch default"][1][0])
-    return TrainResult(network, threads, {k: steps / s for k, s in times.items()}, gap, steps)
+    ours = runners[OURS][1]
+    gap = None if torch is None else abs(ours.last_loss - runners["torch default"][1].last_loss)
+    return TrainResult(network, threads, {k: steps / s for k, s in times.items()}, gap, steps,
+                       ours.update_seconds / ours.seconds)
 
 
 def steps_per_round(runners: dict[str, Runner], settings: Settings) -> int:
@@ -178,19 +194,39 @@ def section(part: TrainingPart) -> str:
         # Time per step of course_lib over torch's: above 1, course_lib is slower.
         rel = [ratio(r.rate.get(m), r.rate[OURS]) for m in TORCH_MODES]
         gap = "-" if r.loss_gap is None else f"{r.loss_gap:.1e}"
-        rows.append([r.network, r.threads, str(r.steps), f"{r.rate[OURS]:,.0f}", *rates, *rel,
-                     gap])
+        rows.append([r.network, r.threads, str(r.steps), f"{r.rate[OURS]:,.0f}",
+                     f"{100 * r.update_share:.0f}%", *rates, *rel, gap])
     return (f"### Adam, batch {BATCH}, float32: steps per second ("
             f"{median_of(part.rounds)} rounds)\n\n"
             "time ratio = course_lib's time per step / torch's (below 1: course_lib is faster). "
             "threads: NumPy's BLAS and torch's intra-op threads both at their defaults, or both "
             "limited to 1. loss gap: |course_lib's final minibatch loss - torch default's| after "
             "the same steps from the same weights on the same batches. steps per round: fewer "
-            "when a step is slow (a busy machine).\n\n"
-            + table(["network", "threads", "steps per round", "course_lib", *TORCH_MODES,
+            "when a step is slow (a busy machine). of which update: the share of course_lib's "
+            "step spent in `Adam.update`.\n\n"
+            + table(["network", "threads", "steps per round", "course_lib", "of which update",
+                     *TORCH_MODES,
                      "time ratio vs default", "time ratio vs fused", "loss gap"], rows)
             + f"\n\n`course_lib.training.train` on 64-100-10 (its own minibatch sampling, two "
-              f"full evaluations, one BLAS thread): {part.train_rate:,.0f} steps/s.")
+              f"full evaluations, one BLAS thread): {part.train_rate:,.0f} steps/s."
+            + threads_note(part))
+
+
+def threads_note(part: TrainingPart) -> str:
+    """A warning when threads made course_lib slower (small matrices on a busy machine)."""
+    one = {r.network: r.rate[OURS] for r in part.results if r.threads == "1"}
+    slowdown = max(one[r.network] / r.rate[OURS] for r in part.results if r.threads == DEFAULT)
+    if slowdown < 2:
+        return ""
+    return (f"\n\nIn this run, BLAS at its default thread count made course_lib up to "
+            f"{slowdown:.0f}x slower than one thread: on matrices this small, threads mostly wait "
+            f"for each other, and far worse when other jobs share the cores. This is why "
+            f"`course_lib.training.train` runs BLAS on one thread.")
+
+
+def threads_text(threads: str) -> str:
+    """``default threads`` or ``1 thread``."""
+    return "1 thread" if threads == "1" else f"{threads} threads"
 
 
 def targets(part: TrainingPart) -> list[list[str]]:
@@ -203,15 +239,16 @@ def targets(part: TrainingPart) -> list[list[str]]:
             rows.append([goal, "torch " + NOT_INSTALLED, verdict(None), ""])
             continue
         ratios = {r.threads: r.rate["torch default"] / r.rate[OURS] for r in runs}
-        measured = "; ".join(f"{'1 thread' if threads == '1' else threads + ' threads'}: "
-                             f"{q:.2f}x" for threads, q in ratios.items())
+        measured = "; ".join(f"{threads_text(threads)}: {q:.2f}x" for threads, q in ratios.items())
         worst = max(runs, key=lambda r: ratios[r.threads])
         q = ratios[worst.threads]
         why = "" if q <= 1 else (
-            f"Missed by {100 * (q - 1):.0f}% ({worst.threads} threads: "
+            f"Missed by {100 * (q - 1):.0f}% ({threads_text(worst.threads)}: "
             f"{1e6 / worst.rate[OURS]:.0f} vs {1e6 / worst.rate['torch default']:.0f} us per "
-            f"step): a course_lib step is many small NumPy calls and dict work in Python on "
-            f"{BATCH} x 100 arrays; fewer, larger operations (preallocated activations, one fused "
-            f"layer update) would close it.")
+            f"step). {100 * worst.update_share:.0f}% of a course_lib step is Adam's update of "
+            f"{2 * (len(NETWORKS[network]) - 1)} small arrays, where the fixed cost of checking "
+            f"and blocking each array in Python outweighs the arithmetic; the rest is forward and "
+            f"backward in many small NumPy calls. Updating all parameters as one flat array, and "
+            f"preallocated activations, would close it.")
         rows.append([goal, measured, verdict(q <= 1), why])
     return rows

@@ -7,7 +7,7 @@ PORT ?= 8888
 # Jupyter refuses to run as root (containers, JupyterHub images) unless told it may.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: help venv bench-widgets lab test exercises test-fast lint format notebooks exercises reference fixtures bench clean
+.PHONY: help venv lab test test-fast lint format notebooks exercises reference fixtures bench bench-widgets clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -54,6 +54,9 @@ reference: $(STAMP)  ## install PyTorch (CPU) for the live reference tests
 fixtures: reference  ## regenerate the torch reference trajectories in tests/fixtures
 	$(PY) tests/make_torch_fixtures.py
 	$(PY) tests/make_torch_mlp_fixture.py
+
+bench: $(STAMP)  ## benchmarks (a few minutes, not part of make test): writes benchmarks/RESULTS.md
+	$(PY) benchmarks/run.py
 
 bench-widgets: $(STAMP)  ## median and p90 redraw time of the explore() sliders
 	$(PY) benchmarks/widget_latency.py

@@ -11,11 +11,12 @@ import tracemalloc
 import numpy as np
 import pytest
 
+from course_lib import _base
 from course_lib.optimizers import make_optimizer
 from tests.reference_numpy import CONFIGS, config_id
 
 N = 1_000_000
-SCRATCH_ROWS, BLOCK = 3, 1 << 16  # three block-sized scratch rows per dtype
+SCRATCH_ROWS, BLOCK = 3, _base.BLOCK  # three block-sized scratch rows per dtype
 
 
 def traced_peak(action) -> int:

@@ -1,7 +1,9 @@
 """Property tests: course_lib against the plain-formula oracle over shapes, layouts and dtypes.
 
-course_lib walks contiguous parameters in blocks of 65536 elements with preallocated scratch
-memory and falls back to whole arrays for non-contiguous ones; the oracle does none of that.
+course_lib walks contiguous parameters in blocks with preallocated scratch memory and falls
+back to whole arrays for non-contiguous ones; the oracle does none of that. Here the block size
+is set to 65536 elements (whatever the library's tuned size), so that arrays of 70001 and
+150000 elements cross block boundaries.
 Hypothesis draws hyperparameters in range, shapes from 0-d to several blocks, memory layouts
 (transposed views, strided slices, transposed or read-only gradients) and dtypes.
 """
@@ -15,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from course_lib import _base
 from course_lib.optimizers import OPTIMIZERS, make_optimizer
 from tests.reference_numpy import SPEC_DEFAULTS, ReferenceOptimizer
 
@@ -25,6 +28,14 @@ LARGE_SHAPES = [(70_001,), (3, 50_000)]
 LAYOUTS = ["contiguous", "transposed", "strided", "grad_transposed", "grad_readonly"]
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+@pytest.fixture(autouse=True, scope="module")
+def blocks_of_65536():
+    """Small blocks for this module only (module scope, so hypothesis's runs share it)."""
+    saved, _base.BLOCK = _base.BLOCK, BLOCK
+    yield
+    _base.BLOCK = saved
 
 
 def unit(high: float = 0.999) -> st.SearchStrategy[float]:
@@ -192,7 +203,7 @@ def test_several_blocks_with_every_option(name, layout, dtype):
     hyper.update({k: True for k in ("nesterov", "amsgrad") if k in hyper})
     rng = np.random.default_rng(len(name))
     p0, grads = draw_arrays(rng, (3, 50_000), 3, dtype, dtype)
-    assert p0.size > 2 * BLOCK
+    assert p0.size > 2 * _base.BLOCK  # the fixture took effect: several blocks
     base, param = make_param(p0, layout)
     lrs = [1.0, 0.5, 2.0] if name == "adadelta" else [0.05, 0.02, 0.08]
     run_and_compare(Setup(name, well_conditioned(name, hyper, dtype), base, param, grads, lrs,

@@ -7,8 +7,10 @@ gives one, the learning-rate bound for stability. ``race()`` animates several op
 one problem as a self-contained HTML/JavaScript player that needs no kernel.
 
 The figure is a plain Agg figure shown as a PNG in an ``Image`` widget: the contour lines are
-computed once per problem and each slider move only changes line data and re-renders, which
-keeps a redraw near 100 ms (``benchmarks/widget_latency.py`` measures it).
+computed once per problem, the axes are drawn once per problem, optimizer and step-axis range,
+and each slider move only changes line data and re-encodes the picture: about 10-20 ms on a
+2-core machine, under 100 ms when the steps slider first enters a new step-axis range
+(``benchmarks/widget_latency.py`` measures it).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.mathtext import MathTextParser
+from matplotlib.ticker import MaxNLocator
 
 from course_lib._base import Flag, Hyper, Optimizer, hyperparameter_names
 from course_lib.minimize import Trajectory, minimize
@@ -184,6 +187,21 @@ def _checked_start(problem: Problem, start: Sequence[float] | None) -> tuple[flo
     return float(xy[0]), float(xy[1])
 
 
+def _step_axis_end(steps: int) -> int:
+    """Where the loss plot's step axis ends: the first of 1, 2, 3, 5, 10, 20, ... >= ``steps``.
+
+    The axis changes only when the steps slider crosses one of these ends, so the cached picture
+    of the axes stays valid for most moves; the run still fills at least half of the axis, and
+    as steps grow the curve gets longer instead of being squeezed.
+    """
+    scale = 1
+    while True:
+        for mantissa in (1, 2, 3, 5):
+            if steps <= mantissa * scale:
+                return mantissa * scale
+        scale *= 10
+
+
 def _fresh(problem: Problem) -> Problem:
     """A copy whose gradient noise restarts from its seed, so equal settings draw equal paths."""
     if problem.noise:
@@ -243,6 +261,8 @@ class Explorer:
         # Fixed margins: a layout engine would re-measure every text on every redraw.
         self.fig.subplots_adjust(left=0.07, right=0.985, bottom=0.13, top=0.91, wspace=0.22)
         self.image = widgets.Image(format="png")
+        # Rendered static parts, one per step-axis range: see render().
+        self._backgrounds: dict[tuple[float, float], Any] = {}
         self.readout = widgets.HTML()
         self._build_common(key, steps)
         self.hyper_box = widgets.VBox()
@@ -313,9 +333,12 @@ class Explorer:
                                            ha="right", va="top", color="red", fontsize=9)
         self._fix_loss_range()
         self.ax_loss.set_xlabel("step")
+        # AutoLocator's tick choice, but whole steps only (a 2-step axis has no step 0.5).
+        self.ax_loss.xaxis.set_major_locator(
+            MaxNLocator(nbins="auto", steps=[1, 2, 2.5, 5, 10], integer=True))
         self.ax_loss.set_title("loss", fontsize=10)
         self.ax_loss.grid(True, alpha=0.3)
-        self._background = None  # render the new static parts on the next redraw
+        self._backgrounds.clear()  # render the new static parts on the next redraw
 
     def _fix_loss_range(self) -> None:
         """A loss axis that does not move with the run, so it can stay a cached bitmap.
@@ -360,7 +383,7 @@ class Explorer:
             line.set_color(COLORS.get(label))
         self.path_line.set_label(label)
         self.ax_path.legend(loc="lower right", fontsize=8)
-        self._background = None  # the legend is part of the cached bitmap
+        self._backgrounds.clear()  # the legend is part of the cached bitmaps
         self.redraw()
 
     def hyperparameters(self) -> dict[str, Any]:
@@ -373,9 +396,9 @@ class Explorer:
         self.opt = make_optimizer(self.optimizer, **self.hyperparameters())
         start = (self.x0.value, self.y0.value)
         self.run = minimize(_fresh(self.problem), self.opt, start=start, steps=self.steps.value)
-        if self.ax_loss.get_xlim() != (0.0, float(self.steps.value)):
-            self.ax_loss.set_xlim(0, self.steps.value)
-            self._background = None  # the step axis is part of the cached bitmap
+        end = _step_axis_end(self.steps.value)
+        if self.ax_loss.get_xlim() != (0.0, float(end)):
+            self.ax_loss.set_xlim(0, end)  # render() keeps one bitmap per step-axis range
         self._update_lines()
         self.image.value = self.render()
         self.readout.value = "<br>".join(self.summary_lines())
@@ -384,19 +407,22 @@ class Explorer:
         """The figure as PNG bytes, redrawing only what a slider can change.
 
         Everything static (contours, axes, ticks, labels, legend) is rendered once per problem,
-        optimizer or step count and kept as a bitmap (matplotlib's blitting); a redraw pastes
-        it back and draws the few lines on top. A full draw spends most of its time on axis
-        ticks and text, so this is several times faster.
+        optimizer and step-axis range and kept as a bitmap (matplotlib's blitting); a redraw
+        pastes it back and draws the few lines on top. A full draw spends most of its time on
+        axis ticks and text, so this is several times faster. The bitmaps of step-axis ranges
+        already seen are kept (about 1 MB each, at most one per end of ``_step_axis_end``), so
+        dragging the steps slider back and forth draws the axes only once per range.
         """
         canvas = self.fig.canvas
         dynamic = [self.path_line, self.start_dot, self.end_mark, self.note, self.loss_line,
                    self.loss_note]
-        if self._background is None:
+        key = self.ax_loss.get_xlim()
+        if key not in self._backgrounds:
             for artist in dynamic:
                 artist.set_animated(True)  # left out of the full draw below
             canvas.draw()
-            self._background = canvas.copy_from_bbox(self.fig.bbox)
-        canvas.restore_region(self._background)
+            self._backgrounds[key] = canvas.copy_from_bbox(self.fig.bbox)
+        canvas.restore_region(self._backgrounds[key])
         for artist in dynamic:
             self.fig.draw_artist(artist)
         buf = io.BytesIO()

@@ -114,6 +114,52 @@ def test_steps_and_start_sliders_rerun_from_the_new_settings():
     np.testing.assert_allclose(drawn_path(panel), gd_on_ellipse(0.3, 7, (4.0, 2.0)), atol=1e-12)
 
 
+def test_the_step_axis_holds_the_run_and_only_jumps_at_round_ends():
+    panel = explore()
+    ends = set()
+    for steps in range(1, 501):
+        panel.controls["steps"].value = steps
+        low, high = panel.ax_loss.get_xlim()
+        assert low == 0 and steps <= high < 2 * steps  # the run fills over half of the axis
+        ends.add(high)
+    assert sorted(ends) == [1, 2, 3, 5, 10, 20, 30, 50, 100, 200, 300, 500]
+    np.testing.assert_array_equal(panel.loss_line.get_data()[0], np.arange(501))
+
+
+def test_steps_slider_draws_the_axes_once_per_axis_range(monkeypatch):
+    panel = explore()  # 30 steps: the axis ends at 30
+    canvas, full_draws, images = panel.fig.canvas, [], set()
+    draw = canvas.draw
+
+    def counting_draw() -> None:
+        full_draws.append(1)
+        draw()
+
+    monkeypatch.setattr(canvas, "draw", counting_draw)
+    for steps, draws_so_far in [(25, 0), (21, 0), (40, 1), (50, 1), (22, 1), (31, 1), (60, 2)]:
+        panel.controls["steps"].value = steps
+        assert len(full_draws) == draws_so_far, steps
+        images.add(panel.image.value)
+    assert len(images) == 7  # every move still changes the picture
+
+
+def test_a_picture_from_cached_axes_equals_a_fresh_full_draw():
+    panel = explore(lr=0.3)  # 30 steps
+    for steps in (45, 12, 40):  # back into the 50-step range, cached when steps was 45
+        panel.controls["steps"].value = steps
+    fresh = explore(lr=0.3, steps=40)
+    moved = np.asarray(PIL.Image.open(io.BytesIO(panel.image.value)))
+    drawn = np.asarray(PIL.Image.open(io.BytesIO(fresh.image.value)))
+    np.testing.assert_array_equal(moved, drawn)
+
+
+def test_short_runs_get_whole_step_ticks():
+    panel = explore(steps=2)
+    panel.fig.canvas.draw()
+    ticks = panel.ax_loss.get_xticks()
+    np.testing.assert_array_equal(ticks[(ticks >= 0) & (ticks <= 2)], [0, 1, 2])
+
+
 def test_switching_optimizer_rebuilds_the_controls():
     panel = explore()
     panel.optimizer_menu.value = "adam"

@@ -77,15 +77,68 @@ def same(x: Any, y: Any, tol: float = TOLERANCE) -> bool:
     return rel_error(x[finite], y[finite]) < tol
 
 
-def fmt(a: Any, n: int = 4) -> str:
+def fmt(a: Any, n: int = 4, shape: bool = True) -> str:
     """The first few numbers of an array, for a message: ``[0.1, -0.2, ...] (shape 4x5)``."""
     a = np.asarray(a, dtype=float)
     if a.ndim == 0:
         return f"{a:.6g}"
     flat = a.reshape(-1)
     head = ", ".join(f"{v:.6g}" for v in flat[:n]) + (", ..." if flat.size > n else "")
-    shape = "x".join(str(d) for d in a.shape)
-    return f"[{head}]" + (f" (shape {shape})" if a.ndim > 1 or a.size > n else "")
+    shown = shape and (a.ndim > 1 or a.size > n)
+    return f"[{head}]" + (f" (shape {_shape(a)})" if shown else "")
+
+
+def _shape(a: np.ndarray) -> str:
+    return "x".join(str(d) for d in a.shape)
+
+
+def _kind(a: np.ndarray) -> str:
+    return "a single number" if a.ndim == 0 else f"an array of shape {_shape(a)}"
+
+
+def _pair(x: float, y: float) -> tuple[str, str]:
+    """x and y with the fewest significant digits (at least 6) that tell them apart."""
+    for digits in (6, 8, 10, 12, 17):
+        a, b = f"{x:.{digits}g}", f"{y:.{digits}g}"
+        if a != b:
+            break
+    return a, b
+
+
+def compare(want: Any, got: Any) -> str:
+    """``expected ..., got ...`` for a message, pointing at the first number that differs.
+
+    When the numbers shown first agree (or look alike to 6 digits), a second line gives the
+    index and the values of the first one that does not.
+    """
+    want = np.asarray(want, dtype=float)
+    if got is None:
+        return f"expected {fmt(want)}, got a non-number"
+    got = np.asarray(got, dtype=float)
+    if got.shape != want.shape:
+        return (f"expected {fmt(want, shape=False)} ({_kind(want)}), got "
+                f"{fmt(got, shape=False)} ({_kind(got)})")
+    if want.size == 1:
+        a, b = _pair(float(want.reshape(-1)[0]), float(got.reshape(-1)[0]))
+        return f"expected {a}, got {b}" if want.ndim == 0 else f"expected [{a}], got [{b}]"
+    text = f"expected {fmt(want)}, got {fmt(got)}"
+    flat_w, flat_g = want.reshape(-1), got.reshape(-1)
+    differ = [i for i in range(flat_w.size) if not same(flat_w[i], flat_g[i])]
+    if differ and (differ[0] >= 4 or fmt(want) == fmt(got)):
+        i = differ[0]
+        a, b = _pair(float(flat_w[i]), float(flat_g[i]))
+        index = ", ".join(str(int(j)) for j in np.unravel_index(i, want.shape))
+        text += f"\n  first difference at index [{index}]: expected {a}, got {b}"
+    return text
+
+
+def scale_of(want: Any, got: Any) -> float | None:
+    """The factor c with got == c * want everywhere (c != 1), if there is one."""
+    want, got = np.asarray(want, dtype=float), np.asarray(got, dtype=float)
+    if want.shape != got.shape or not np.all(np.isfinite(want)) or not np.any(want):
+        return None
+    c = float(np.vdot(want, got) / np.vdot(want, want))
+    return c if not same(c, 1.0) and same(got, c * want) else None
 
 
 # ----- the verdict -------------------------------------------------------------------------------
@@ -251,8 +304,10 @@ def judge_function(item: FunctionItem, calls: Sequence[tuple[Any, ...]],
         if not same(got, want):
             return wrong_call(item, calls, results, i, want, got)
     if error:
-        return Verdict(item.key, ERROR, describe_exception(
-            item, error, f"on call {error.get('step')} ({_call_text(item, calls[0])})"))
+        step = error.get("step")
+        call = calls[step - 1] if isinstance(step, int) and 0 < step <= len(calls) else None
+        shown = f" ({_call_text(item, call)})" if call is not None else ""
+        return Verdict(item.key, ERROR, describe_exception(item, error, f"on call {step}{shown}"))
     if len(results) < len(calls):
         return Verdict(item.key, ERROR, f"{item.symbol}: the record stopped after "
                        f"{len(results)} of {len(calls)} calls.")
@@ -268,11 +323,8 @@ def _call_text(item: FunctionItem, args: tuple[Any, ...]) -> str:
 def wrong_call(item: FunctionItem, calls: Sequence[tuple[Any, ...]], results: Sequence[Any],
                i: int, want: np.ndarray, got: Any) -> Verdict:
     """The verdict for the first wrong result, naming a known mistake that reproduces all."""
-    got_text = "a non-number" if got is None else fmt(got)
-    if got is not None and np.shape(got) != want.shape:
-        got_text += f" with shape {np.shape(got)} instead of {want.shape}"
     lines = [f"{item.symbol}: wrong result on call {i}: {_call_text(item, calls[i - 1])}",
-             f"  expected {fmt(want)}, got {got_text}"]
+             f"  {compare(want, got)}"]
     for m in mistakes.FUNCTION_MISTAKES.get(item.key, ()):
         if all(same(r, m.fn(*args)) for args, r in zip(calls, results, strict=False)):
             lines.append(f"  likely mistake: {m.name} ({m.hint}).")
@@ -305,9 +357,11 @@ def judge_training(item: TrainingItem, case: Mapping[str, Any],
         return Verdict(item.key, CORRECT, f"{item.symbol}: correct (losses and final weights "
                        f"match the reference loop, rel. error < {TOLERANCE:.0e}).")
     lines = [f"{item.symbol}: wrong {where}."]
-    lines.append(f"  loss at step {bad[0] + 1}: expected {want[bad[0]]:.6g}, got "
-                 f"{got[bad[0]]:.6g}" if bad else "  the losses match but the final weights "
-                 "do not")
+    if bad:
+        a, b = _pair(float(want[bad[0]]), float(got[bad[0]]))
+        lines.append(f"  loss at step {bad[0] + 1}: expected {a}, got {b}")
+    else:
+        lines.append("  the losses match but the final weights do not")
     lines.append(f"  the optimizer's update was called {record.get('updates')} times "
                  f"(expected {case['steps']})")
     for m in mistakes.TRAINING_MISTAKES:

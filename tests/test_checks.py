@@ -58,6 +58,25 @@ def test_fmt_shows_a_few_numbers_and_the_shape():
     assert checks.fmt(np.float64(0.5)) == "0.5"
 
 
+def test_compare_points_at_a_difference_the_first_numbers_hide():
+    want = np.array([[1.0, 2.0, 3.0, 4.0, 5.0], [-4.0, 1.0, 1.0, 1.0, 1.0]])
+    got = want * np.array([[1.0] * 5, [-1.0] + [1.0] * 4])
+    assert checks.compare(want, got).splitlines() == [
+        "expected [1, 2, 3, 4, ...] (shape 2x5), got [1, 2, 3, 4, ...] (shape 2x5)",
+        "  first difference at index [1, 0]: expected -4, got 4"]
+    # Numbers that look alike to 6 digits get the digits that tell them apart.
+    assert checks.compare(0.1, 0.1000001) == "expected 0.1, got 0.1000001"
+    assert "index" not in checks.compare([1.0, 2.0], [1.0, 3.0])  # visible already
+
+
+def test_compare_names_shapes_in_words():
+    assert checks.compare(1.0, [20.0, 1.0]) == (
+        "expected 1 (a single number), got [20, 1] (an array of shape 2)")
+    assert checks.compare(np.zeros((2, 5)), np.zeros((5, 2))).endswith(
+        "(an array of shape 5x2)")
+    assert checks.compare([1.0], None) == "expected [1], got a non-number"
+
+
 # ----- the simulated rules behind the diagnoses --------------------------------------------------
 @pytest.mark.parametrize("key", OPTIMIZERS)
 def test_simulated_correct_rule_matches_the_reference(key):
@@ -234,6 +253,17 @@ def test_exception_is_described_with_the_step_and_line():
     assert "update() raised IndexError: tuple index out of range" in verdict.message
     assert "at step 2 in run 1 of 3" in verdict.message
     assert 'raise IndexError("tuple index out of range")' in verdict.message
+
+
+def test_exception_in_a_function_names_the_call_that_raised():
+    def grad_ellipse(x, y):
+        if x < 0:  # fails on arrays: call 2
+            return x / 10, 2 * y
+        return x / 10, 2 * y
+
+    message = checks.check_item("grad_ellipse", grad_ellipse).message
+    assert "raised ValueError" in message
+    assert "on call 2 (grad_ellipse([-7, -3.5, 0, ...] (shape 5)" in message
 
 
 def test_constructor_with_other_names_is_an_error():

@@ -7,10 +7,12 @@ Each worksheet item has a check, called in the cell after the answer::
 An optimizer is run on three runs (one parameter; two of the same shape; three of different
 shapes), several steps each, with NON-default hyperparameters and fixed ``np.linspace`` inputs,
 and compared with the reference after every step using the relative error
-``max |x - y| / max(1e-8, |x| + |y|) < 1e-7`` (CS231n's check). On success a check prints one
-line. On failure it says which run and step, which quantity (the parameter or a state buffer
-such as the velocity ``v``), the expected and actual numbers, and, when the answer behaves
-exactly like a known mistake (see :mod:`course_lib.grading.mistakes`), the mistake's name.
+``max |x - y| / max(1e-8, |x| + |y|) < 1e-7`` (CS231n's check): the parameters, and the state
+buffers the answer keeps where the worksheet asks for them (``self.v[key]``, ``self.t``, ...).
+On success a check prints one line. On failure it says which run and step, which quantity (the
+parameter or a state buffer such as the velocity ``v``), the expected and actual numbers (and
+where they first differ), and, when the answer behaves exactly like a known mistake (see
+:mod:`course_lib.grading.mistakes`), the mistake's name.
 
 The classes the worksheets ask for are small and self-contained, not course_lib subclasses::
 
@@ -200,9 +202,8 @@ def judge_run(item: OptimizerItem, run: Run, record: Mapping[str, Any],
         return Verdict(item.key, NOT_IMPLEMENTED, f"{item.symbol}: not implemented yet.")
     reference = reference_record(item, run)
     for k, (got, want) in enumerate(zip(steps, reference["steps"], strict=False), start=1):
-        bad = [key for key in run.params if not same(got["params"].get(key), want["params"][key])]
-        if bad:
-            return wrong_step(item, run, record, reference, k, bad[0], where)
+        if differences(item, run, got, want):
+            return wrong_step(item, run, record, reference, k, where)
     if error:
         message = describe_exception(item, error, f"at step {error.get('step')} {where}")
         mistake = mistake_behind_error(item, run, error)
@@ -215,47 +216,101 @@ def judge_run(item: OptimizerItem, run: Run, record: Mapping[str, Any],
     return None
 
 
+def differences(item: OptimizerItem, run: Run, got: Mapping[str, Any],
+                want: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """What differs after one step, in the order an update computes it: ``(buffer, key)``.
+
+    The step count comes first (``("t", "")``), then for each parameter its buffers and
+    itself (``("params", key)``). Buffers count only where the answer keeps them where the
+    worksheet asks (``self.v[key]``, ...); an answer keeping them elsewhere is judged by its
+    parameters alone.
+    """
+    state, ref = got.get("state", {}), want["state"]
+    found = [("t", "")] if "t" in item.buffers and "t" in state and state["t"] != ref["t"] else []
+    for key in run.params:
+        found += [(name, key) for name in item.buffers
+                  if name != "t" and key in state.get(name, {})
+                  and not same(state[name][key], ref[name][key])]
+        if not same(got["params"].get(key), want["params"][key]):
+            found.append(("params", key))
+    return found
+
+
 def wrong_step(item: OptimizerItem, run: Run, record: Mapping[str, Any],
-               reference: Mapping[str, Any], k: int, key: str, where: str) -> Verdict:
+               reference: Mapping[str, Any], k: int, where: str) -> Verdict:
     """The verdict for the first wrong step: the first quantity that differs, and the mistake."""
     got, want = record["steps"][k - 1], reference["steps"][k - 1]
+    before = record["steps"][k - 2]["params"] if k > 1 else run.params
+    name, key = differences(item, run, got, want)[0]
     lines = [f"{item.symbol}: wrong at step {k} {where}."]
-    lines.append(first_difference(item, got, want, key, k))
-    if key in got.get("rebound", []):
-        lines.append(f"  params[{key!r}] was replaced by a new array: the caller's array did "
-                     f"not change.")
-    mistake = matching_mistake(item, run, record)
+    lines += describe_difference(item, got, want, before, name, key, k)
+    if follows(record, [s["params"] for s in reference["steps"]]):  # only a buffer is wrong
+        mistake = state_mistake(item, run, got, want)
+    else:
+        mistake = matching_mistake(item, run, record)
     if mistake:
         lines.append(f"  likely mistake: {mistake.name} ({mistake.hint}).")
     return Verdict(item.key, WRONG, "\n".join(lines), mistake and mistake.name)
 
 
-def first_difference(item: OptimizerItem, got: Mapping[str, Any], want: Mapping[str, Any],
-                     key: str, k: int) -> str:
-    """A line naming the first state buffer (in update order) or the parameter that differs."""
+def describe_difference(item: OptimizerItem, got: Mapping[str, Any], want: Mapping[str, Any],
+                        before: Mapping[str, Any], name: str, key: str, k: int) -> list[str]:
+    """Lines naming the quantity that differs, its numbers, and what else helps find why."""
     state, ref = got.get("state", {}), want["state"]
-    if "t" in item.buffers and "t" in state and state["t"] != ref["t"]:
-        return f"  step count t: expected {ref['t']} after {k} update(s), got {state['t']}"
-    for name, description in item.buffers.items():
-        if name == "t" or key not in state.get(name, {}):
-            continue
-        if not same(state[name][key], ref[name][key]):
-            return (f"  {description}, {name}[{key!r}]: expected {fmt(ref[name][key])}, "
-                    f"got {fmt(state[name][key])}")
-    return (f"  parameter {key!r}: expected {fmt(want['params'][key])}, "
-            f"got {fmt(got['params'].get(key, np.nan))}")
+    if name == "t":
+        return [f"  step count t: expected {ref['t']} after {k} update(s), got {state['t']}"]
+    if name != "params":
+        lines = [f"  {item.buffers[name]}, {name}[{key!r}]: "
+                 f"{compare(ref[name][key], state[name][key])}"]
+        c = scale_of(ref[name][key], state[name][key])
+        if c is not None:
+            lines.append(f"  (your {name}[{key!r}] is {c:.6g} times the expected one "
+                         f"everywhere)")
+        return lines
+    lines = [f"  parameter {key!r}: {compare(want['params'][key], got['params'].get(key))}"]
+    if key in got.get("rebound", []):
+        lines.append(f"  params[{key!r}] was replaced by a new array: the caller's array did "
+                     f"not change.")
+    elif same(got["params"].get(key), before[key]):
+        lines.append(f"  params[{key!r}] did not change in this update.")
+    buffers = [b for b in item.buffers if b != "t"]
+    missing = [b for b in buffers if b in state and key not in state[b]]
+    kept = [f"{b}[{key!r}]" for b in buffers if key in state.get(b, {})]
+    if missing:
+        lines += [f"  self.{b} has no entry {key!r} after update(): keep each parameter's "
+                  f"{b} in self.{b}[key]." for b in missing]
+    elif kept:
+        lines.append(f"  {' and '.join(kept)} {'are' if len(kept) > 1 else 'is'} right: "
+                     f"look at the step applied to the parameter.")
+    return lines
+
+
+def follows(record: Mapping[str, Any], path: Sequence[Mapping[str, np.ndarray]]) -> bool:
+    """True when every recorded step's parameters match the simulated ``path``."""
+    steps = record.get("steps") or []
+    return bool(steps) and len(path) >= len(steps) and all(
+        same(s["params"].get(key), p[key]) for s, p in zip(steps, path, strict=False)
+        for key in p)
 
 
 def matching_mistake(item: OptimizerItem, run: Run,
                      record: Mapping[str, Any]) -> mistakes.Mistake | None:
     """The first known mistake whose simulation reproduces every recorded step, if any."""
-    steps = record.get("steps") or []
     for m in mistakes.MISTAKES[item.key]:
         path = mistakes.simulate(item.key, run.hyper, run.params, run.grads, m.flaw)
-        if path is None or len(path) < len(steps) or not steps:
-            continue
-        if all(same(s["params"].get(key), p[key]) for s, p in zip(steps, path, strict=False)
-               for key in run.params):
+        if path is not None and follows(record, path):
+            return m
+    return None
+
+
+def state_mistake(item: OptimizerItem, run: Run, got: Mapping[str, Any],
+                  want: Mapping[str, Any]) -> mistakes.Mistake | None:
+    """A known mistake whose buffer is a fixed multiple of the reference's, if any."""
+    state = got.get("state", {})
+    for m, name, factor in mistakes.STATE_MISTAKES.get(item.key, ()):
+        kept = state.get(name, {})
+        if kept and all(same(a, factor(run.hyper) * want["state"][name][key])
+                        for key, a in kept.items()):
             return m
     return None
 

@@ -119,6 +119,7 @@ def test_every_named_mistake_has_a_corpus_submission():
             if m.flaw not in ("sign", "copy", "shared"):  # generic: covered for a few items
                 assert (key, m.name) in named, (key, m.name)
     generic = {m for item, m in named if item in OPTIMIZERS}
+    assert {m.name for ms in mistakes.STATE_MISTAKES.values() for m, _, _ in ms} <= generic
     for m in (mistakes.SIGN, mistakes.COPY, mistakes.SHARED):
         assert m.name in generic
     for key, variants in mistakes.FUNCTION_MISTAKES.items():
@@ -181,6 +182,37 @@ def test_step_count_is_named_when_counted_per_parameter():
     message = quiet_check("adam", load(case)).message
     assert "run 2 of 3" in message  # one parameter is not enough to see it
     assert "step count t: expected 1 after 1 update(s), got 2" in message
+
+
+def test_answer_is_judged_on_its_buffers_too():
+    """Right parameters with the textbook velocity: wrong at step 1, by name, with the factor."""
+    case = next(c for c in MISTAKES if c.name == "momentum_textbook")
+    verdict = quiet_check("momentum", load(case))
+    assert verdict.status == checks.WRONG
+    assert verdict.message.splitlines()[1].startswith("  velocity v, v['W']: expected [-1.2, ")
+    assert "(your v['W'] is -0.05 times the expected one everywhere)" in verdict.message
+    assert "wrong at step 1 in run 1 of 3" in verdict.message
+
+
+def test_a_parameter_that_did_not_move_is_pointed_out():
+    class SGD:  # returns after the first parameter
+        def __init__(self, lr):
+            self.lr = lr
+
+        def update(self, params, grads):
+            for key in params:
+                params[key] -= self.lr * grads[key]
+                return
+
+    message = checks.check_item("sgd", SGD).message
+    assert "wrong at step 1 in run 2 of 3" in message
+    assert "params['W2'] did not change in this update." in message
+
+
+def test_right_buffers_narrow_the_search():
+    case = next(c for c in MISTAKES if c.name == "adam_eps_inside")
+    message = quiet_check("adam", load(case)).message
+    assert "m['W'] and v['W'] are right: look at the step applied to the parameter." in message
 
 
 def test_rebinding_a_parameter_is_reported():

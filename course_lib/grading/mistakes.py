@@ -8,6 +8,8 @@ simulated flaw on the same inputs, the check names that mistake instead of only 
 Three mistakes are about bookkeeping rather than the formula, so :func:`simulate` handles them
 for every optimizer: updating a copy instead of the parameter in place, one state buffer shared
 by all parameters, and counting ``t`` once per parameter instead of once per update.
+:data:`STATE_MISTAKES` are answers whose parameters are right but whose buffers hold something
+other than what the worksheet asks for.
 
 The derivation questions' wrong answers are :data:`FUNCTION_MISTAKES`; the capstone's training
 loop is :func:`train_loop`, whose ``flaw=None`` is the reference loop.
@@ -189,6 +191,16 @@ MISTAKES: dict[str, tuple[Mistake, ...]] = {
                 "divide m by (1 - beta1**t) and v by (1 - beta2**t)"),
         Mistake("eps_hat", "eps added before correcting v (the 'epsilon hat' form)",
                 "add eps to the square root of the CORRECTED v")),
+}
+
+# Answers whose parameters are right but whose buffer is a multiple of the worksheet's:
+# (mistake, buffer, the factor as a function of the hyperparameters).
+TEXTBOOK = Mistake("textbook", "velocity in the textbook form (v = momentum * v - lr * g)",
+                   "this worksheet's v adds the gradient itself, v = momentum * v + g, and "
+                   "the parameter step is p -= lr * v")
+STATE_MISTAKES: dict[str, tuple[tuple[Mistake, str, Callable[[Mapping], float]], ...]] = {
+    "momentum": ((TEXTBOOK, "v", lambda h: -h["lr"]),),
+    "nesterov": ((TEXTBOOK, "v", lambda h: -h["lr"]),),
 }
 
 

@@ -247,7 +247,9 @@ def wrong_step(item: OptimizerItem, run: Run, record: Mapping[str, Any],
     if follows(record, [s["params"] for s in reference["steps"]]):  # only a buffer is wrong
         mistake = state_mistake(item, run, got, want)
     else:
-        mistake = matching_mistake(item, run, record)
+        mistake = matching_mistake(item, run, record) or mistakes.hard_coded_defaults(
+            item.key, run.hyper, item.defaults, run.params, run.grads,
+            lambda path: follows(record, path))
     if mistake:
         lines.append(f"  likely mistake: {mistake.name} ({mistake.hint}).")
     return Verdict(item.key, WRONG, "\n".join(lines), mistake and mistake.name)

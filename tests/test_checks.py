@@ -77,6 +77,13 @@ def test_compare_names_shapes_in_words():
     assert checks.compare([1.0], None) == "expected [1], got a non-number"
 
 
+def test_scale_of_finds_a_constant_factor_only():
+    assert checks.scale_of([1.0, -2.0], [-0.05, 0.1]) == pytest.approx(-0.05)
+    assert checks.scale_of([1.0, 2.0], [1.0, 2.0]) is None
+    assert checks.scale_of([1.0, 2.0], [1.0, 3.0]) is None
+    assert checks.scale_of([0.0, 0.0], [1.0, 3.0]) is None
+
+
 # ----- the simulated rules behind the diagnoses --------------------------------------------------
 @pytest.mark.parametrize("key", OPTIMIZERS)
 def test_simulated_correct_rule_matches_the_reference(key):
@@ -112,16 +119,22 @@ def test_every_mistake_is_distinguishable(key, seed):
         assert not equal(paths[a], paths[b]), (key, a, b)
 
 
+# Mistakes several optimizers share: a corpus case for a few of the items is enough.
+GENERIC = (mistakes.SIGN, mistakes.COPY, mistakes.SHARED, mistakes.RESET, mistakes.STALE,
+           mistakes.NO_EPS, mistakes.SQUARED_WEIGHTED)
+
+
 def test_every_named_mistake_has_a_corpus_submission():
     named = {(c.item, c.expect[c.item]) for c in MISTAKES}
     for key in OPTIMIZERS:
         for m in mistakes.MISTAKES[key]:
-            if m.flaw not in ("sign", "copy", "shared"):  # generic: covered for a few items
+            if m not in GENERIC:
                 assert (key, m.name) in named, (key, m.name)
     generic = {m for item, m in named if item in OPTIMIZERS}
     assert {m.name for ms in mistakes.STATE_MISTAKES.values() for m, _, _ in ms} <= generic
-    for m in (mistakes.SIGN, mistakes.COPY, mistakes.SHARED):
+    for m in GENERIC:
         assert m.name in generic
+    assert mistakes.HARD_CODED in generic
     for key, variants in mistakes.FUNCTION_MISTAKES.items():
         for v in variants:
             assert (key, v.name) in named, (key, v.name)
@@ -209,10 +222,21 @@ def test_a_parameter_that_did_not_move_is_pointed_out():
     assert "params['W2'] did not change in this update." in message
 
 
-def test_right_buffers_narrow_the_search():
+def test_right_buffers_and_missing_entries_narrow_the_search():
     case = next(c for c in MISTAKES if c.name == "adam_eps_inside")
     message = quiet_check("adam", load(case)).message
     assert "m['W'] and v['W'] are right: look at the step applied to the parameter." in message
+    case = next(c for c in MISTAKES if c.name == "adam_reset")
+    message = quiet_check("adam", load(case)).message
+    assert "self.m has no entry 'W' after update(): keep each parameter's m in self.m[key]." \
+        in message
+
+
+def test_hard_coded_default_names_the_hyperparameter():
+    case = next(c for c in MISTAKES if c.name == "adam_hard_coded")
+    message = quiet_check("adam", load(case)).message
+    assert ("your update uses beta1 = 0.9 and beta2 = 0.999, the defaults; this run passed "
+            "beta1 = 0.8 and beta2 = 0.888: use self.beta1 and self.beta2") in message
 
 
 def test_rebinding_a_parameter_is_reported():

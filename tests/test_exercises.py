@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
 import re
 
@@ -70,6 +71,21 @@ def test_solutions_pass_their_checks_on_fixed_and_random_inputs(path):
         for seed in range(3):
             verdict = checks.check_item(meta["item"], ns[item.symbol], np.random.default_rng(seed))
             assert verdict.passed, verdict.message
+
+
+def test_the_grader_knows_the_defaults_of_each_worksheet_class():
+    """items' defaults (for naming a hard-coded hyperparameter) are those of every __init__."""
+    seen = set()
+    for path in SOLUTIONS:
+        ns, _ = run_cells(path, ("setup", "answer"))
+        for meta, _ in cells_of(path, ("answer",)):
+            item = items.ITEMS[meta["item"]]
+            if isinstance(item, items.OptimizerItem):
+                parameters = inspect.signature(ns[item.symbol]).parameters
+                assert {k: parameters[k].default for k in item.defaults} == item.defaults
+                assert set(item.defaults) == set(item.hyper)
+                seen.add(item.key)
+    assert seen == set(items.OPTIMIZER_ITEMS)
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=NAMES)

@@ -44,6 +44,7 @@ class OptimizerItem:
     reference: Callable[..., optimizers.Optimizer]
     hyper: dict[str, float]
     ranges: dict[str, tuple[float, float]]
+    defaults: dict[str, float]  # the worksheet's __init__ defaults (course_lib's as well)
     buffers: dict[str, str] = field(default_factory=dict)
 
 
@@ -107,22 +108,26 @@ LR = (0.01, 0.1)
 DECAY = (0.6, 0.9)
 EPS = (1e-3, 1e-2)
 OPTIMIZER_ITEMS = {item.key: item for item in (
-    OptimizerItem("sgd", "SGD", optimizers.SGD, {"lr": 0.07}, {"lr": LR}),
+    OptimizerItem("sgd", "SGD", optimizers.SGD, {"lr": 0.07}, {"lr": LR}, {"lr": 0.01}),
     OptimizerItem("momentum", "Momentum", optimizers.Momentum, {"lr": 0.05, "momentum": 0.7},
-                  {"lr": LR, "momentum": DECAY}, {"v": "velocity v"}),
+                  {"lr": LR, "momentum": DECAY}, {"lr": 0.01, "momentum": 0.9},
+                  {"v": "velocity v"}),
     OptimizerItem("nesterov", "Nesterov",
                   lambda **h: optimizers.Momentum(nesterov=True, **h),
                   {"lr": 0.05, "momentum": 0.7}, {"lr": LR, "momentum": DECAY},
-                  {"v": "velocity v"}),
+                  {"lr": 0.01, "momentum": 0.9}, {"v": "velocity v"}),
     OptimizerItem("adagrad", "AdaGrad", optimizers.AdaGrad, {"lr": 0.3, "eps": 1e-2},
-                  {"lr": (0.05, 0.5), "eps": EPS}, {"s": "sum of squared gradients s"}),
+                  {"lr": (0.05, 0.5), "eps": EPS}, {"lr": 0.01, "eps": 1e-10},
+                  {"s": "sum of squared gradients s"}),
     OptimizerItem("rmsprop", "RMSProp", optimizers.RMSProp,
                   {"lr": 0.03, "decay_rate": 0.8, "eps": 1e-2},
                   {"lr": LR, "decay_rate": (0.7, 0.95), "eps": EPS},
+                  {"lr": 0.01, "decay_rate": 0.99, "eps": 1e-8},
                   {"s": "moving average of squared gradients s"}),
     OptimizerItem("adam", "Adam", optimizers.Adam,
                   {"lr": 0.02, "beta1": 0.8, "beta2": 0.888, "eps": 1e-2},
                   {"lr": LR, "beta1": DECAY, "beta2": (0.8, 0.95), "eps": EPS},
+                  {"lr": 0.001, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8},
                   {"t": "step count t", "m": "first moment m", "v": "second moment v"}),
 )}
 

@@ -5,11 +5,12 @@ Every worksheet optimizer is written here once more, as a plain per-parameter ru
 reference), and each flaw is one mistake students make. When a student's numbers match a
 simulated flaw on the same inputs, the check names that mistake instead of only saying "wrong".
 
-Three mistakes are about bookkeeping rather than the formula, so :func:`simulate` handles them
+Four mistakes are about bookkeeping rather than the formula, so :func:`simulate` handles them
 for every optimizer: updating a copy instead of the parameter in place, one state buffer shared
-by all parameters, and counting ``t`` once per parameter instead of once per update.
-:data:`STATE_MISTAKES` are answers whose parameters are right but whose buffers hold something
-other than what the worksheet asks for.
+by all parameters, state that starts from zero at every update, and counting ``t`` once per
+parameter instead of once per update. :func:`hard_coded_defaults` finds answers that ignore a
+hyperparameter they were given, and :data:`STATE_MISTAKES` those whose parameters are right
+but whose buffers hold something other than what the worksheet asks for.
 
 The derivation questions' wrong answers are :data:`FUNCTION_MISTAKES`; the capstone's training
 loop is :func:`train_loop`, whose ``flaw=None`` is the reference loop.
@@ -17,6 +18,7 @@ loop is :func:`train_loop`, whose ``flaw=None`` is the reference loop.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -60,7 +62,7 @@ def momentum(p, g, state, t, h, flaw=None, nesterov=False):
     else:
         v = mu * old_v + g
     state["v"] = v
-    step = v
+    step = old_v if flaw == "stale" else v
     if nesterov and flaw != "no_lookahead":
         step = g + (v if flaw == "lookahead_without_momentum" else mu * v)
     return p + lr * step if flaw == "sign" else p - lr * step
@@ -83,15 +85,19 @@ def adagrad(p, g, state, t, h, flaw=None, decay=None):
         s = decay * s + g**2
     elif flaw == "swapped":
         s = (1 - decay) * s + decay * g**2
+    elif flaw == "squared_weighted":
+        s = decay * s + ((1 - decay) * g) ** 2
     else:
         s = decay * s + (1 - decay) * g**2
-    state["s"] = s
+    old_s, state["s"] = state.get("s", 0.0), s
     if flaw == "eps_inside":
         denom = np.sqrt(s + eps)
     elif flaw == "no_sqrt":
         denom = s + eps
+    elif flaw == "no_eps":
+        denom = np.sqrt(s)
     else:
-        denom = np.sqrt(s) + eps
+        denom = np.sqrt(old_s if flaw == "stale" else s) + eps
     return p + lr * g / denom if flaw == "sign" else p - lr * g / denom
 
 
@@ -103,11 +109,14 @@ def rmsprop(p, g, state, t, h, flaw=None):
 def adam(p, g, state, t, h, flaw=None):
     """Adam with bias correction (eps added after correcting sqrt(v)), and its flawed twins."""
     lr, b1, b2, eps = h["lr"], h["beta1"], h["beta2"], h["eps"]
+    if flaw == "betas_exchanged":
+        b1, b2 = b2, b1
     m, v = state.get("m", 0.0), state.get("v", 0.0)
     m = {"forgot_one_minus_beta1": b1 * m + g,
          "beta1_swapped": (1 - b1) * m + b1 * g}.get(flaw, b1 * m + (1 - b1) * g)
     v = {"forgot_one_minus_beta2": b2 * v + g**2,
-         "beta2_swapped": (1 - b2) * v + b2 * g**2}.get(flaw, b2 * v + (1 - b2) * g**2)
+         "beta2_swapped": (1 - b2) * v + b2 * g**2,
+         "squared_weighted": b2 * v + ((1 - b2) * g) ** 2}.get(flaw, b2 * v + (1 - b2) * g**2)
     state["m"], state["v"] = m, v
     if flaw == "t_before_increment":
         t -= 1
@@ -115,10 +124,16 @@ def adam(p, g, state, t, h, flaw=None):
     c2 = 1.0 if flaw in ("no_correction", "corrected_m_only") else 1 - b2**t
     with np.errstate(divide="ignore", invalid="ignore"):
         m_hat, v_hat = m / c1, v / c2
+        if flaw == "stored_hat":  # the corrected averages carry over to the next update
+            state["m"], state["v"] = m_hat, v_hat
         if flaw == "eps_inside":
             step = lr * m_hat / np.sqrt(v_hat + eps)
         elif flaw == "eps_hat":  # eps added to sqrt(v) before the correction (seed 002's form)
             step = lr * math.sqrt(c2) / c1 * m / (np.sqrt(v) + eps)
+        elif flaw == "no_eps":
+            step = lr * m_hat / np.sqrt(v_hat)
+        elif flaw == "correction_outside_sqrt":
+            step = lr * m_hat / (np.sqrt(v) / c2 + eps)
         else:
             step = lr * m_hat / (np.sqrt(v_hat) + eps)
     return p + step if flaw == "sign" else p - step
@@ -138,30 +153,42 @@ T_PER_PARAMETER = Mistake("t_per_parameter", "t counted once per parameter",
                           "the parameters")
 SIGN = Mistake("sign", "gradient added instead of subtracted",
                "the step must go against the gradient (downhill)")
+RESET = Mistake("reset", "the state starts from zero at every update",
+                "create each buffer only the first time its key is seen, and store the new "
+                "value back in the dict so that the next update continues from it")
+STALE = Mistake("stale", "the step used the buffer from the previous update",
+                "update the buffer first, then use its NEW value in the parameter step")
+NO_EPS = Mistake("no_eps", "eps missing from the denominator",
+                 "add self.eps after the square root; the checks use a large eps, so a "
+                 "hard-coded tiny one such as 1e-8 acts like none")
+SQUARED_WEIGHTED = Mistake("squared_weighted", "squared the weighted gradient",
+                           "only g is squared: the new share is (1 - decay_rate) * g**2 "
+                           "(Adam: (1 - beta2) * g**2); the factor itself is not squared")
+HARD_CODED = "a hyperparameter hard-coded"  # the name of hard_coded_defaults()'s diagnosis
 
 MISTAKES: dict[str, tuple[Mistake, ...]] = {
     "sgd": (SIGN, COPY,
             Mistake("no_lr", "forgot the learning rate", "the step is lr times the gradient")),
     "momentum": (
-        SIGN, COPY, SHARED,
+        SIGN, COPY, SHARED, RESET, STALE,
         Mistake("damped", "(1 - momentum) used where it does not belong",
                 "this course's velocity adds the whole gradient: it is a sum, not an average"),
         Mistake("lr_twice", "learning rate applied twice",
                 "lr belongs in the parameter step only, not in the velocity")),
     "nesterov": (
-        SIGN, COPY, SHARED,
+        SIGN, COPY, SHARED, RESET,
         Mistake("no_lookahead", "no look-ahead (this is plain Momentum)",
                 "update v first, then step along the gradient plus momentum times the NEW v"),
         Mistake("lookahead_without_momentum", "forgot momentum in the look-ahead",
                 "the look-ahead adds momentum times v to the gradient, not v itself")),
-    "adagrad": (
-        SIGN, COPY, SHARED,
+    "adagrad": (  # no RESET: for AdaGrad it is the same as no_accumulation
+        SIGN, COPY, SHARED, STALE, NO_EPS,
         Mistake("no_accumulation", "AdaGrad without accumulation",
                 "s must keep the SUM of all squared gradients so far, not only the last one"),
         Mistake("eps_inside", "eps inside the sqrt", "add eps after taking the square root"),
         Mistake("no_sqrt", "forgot the square root", "divide by the root of s")),
     "rmsprop": (
-        SIGN, COPY, SHARED,
+        SIGN, COPY, SHARED, RESET, STALE, NO_EPS, SQUARED_WEIGHTED,
         Mistake("forgot_one_minus", "forgot (1 - decay_rate)",
                 "s is a moving AVERAGE: the new squared gradient is weighted by (1 - decay_rate)"),
         Mistake("swapped", "decay_rate where (1 - decay_rate) belongs",
@@ -170,7 +197,7 @@ MISTAKES: dict[str, tuple[Mistake, ...]] = {
                 "multiply the old s by decay_rate before adding the new share of g^2"),
         Mistake("eps_inside", "eps inside the sqrt", "add eps after taking the square root")),
     "adam": (
-        SIGN, COPY, SHARED, T_PER_PARAMETER,
+        SIGN, COPY, SHARED, RESET, T_PER_PARAMETER, NO_EPS, SQUARED_WEIGHTED,
         Mistake("forgot_one_minus_beta1", "forgot (1 - beta1) in m",
                 "m is a moving average: the new gradient is weighted by (1 - beta1)"),
         Mistake("forgot_one_minus_beta2", "forgot (1 - beta2) in v",
@@ -190,7 +217,15 @@ MISTAKES: dict[str, tuple[Mistake, ...]] = {
         Mistake("no_correction", "no bias correction",
                 "divide m by (1 - beta1**t) and v by (1 - beta2**t)"),
         Mistake("eps_hat", "eps added before correcting v (the 'epsilon hat' form)",
-                "add eps to the square root of the CORRECTED v")),
+                "add eps to the square root of the CORRECTED v"),
+        Mistake("betas_exchanged", "beta1 and beta2 exchanged",
+                "beta1 belongs to m (the gradients), beta2 to v (the squared gradients), "
+                "in the averages and in the corrections alike"),
+        Mistake("stored_hat", "the corrected m and v were stored",
+                "keep the plain averages in self.m and self.v; m_hat and v_hat are only "
+                "for this step's update"),
+        Mistake("correction_outside_sqrt", "v corrected after the square root",
+                "divide v by (1 - beta2**t) first, then take the square root")),
 }
 
 # Answers whose parameters are right but whose buffer is a multiple of the worksheet's:
@@ -221,6 +256,8 @@ def simulate(item: str, hyper: Mapping[str, float], params0: Mapping[str, np.nda
         with np.errstate(all="ignore"):
             for g in grads:
                 t += 1
+                if flaw == "reset":
+                    states = {k: {} for k in params}
                 for i, key in enumerate(params):
                     t_used = (t - 1) * len(params) + i + 1 if flaw == "t_per_parameter" else t
                     state = shared if flaw == "shared" else states[key]
@@ -236,8 +273,33 @@ def simulate(item: str, hyper: Mapping[str, float], params0: Mapping[str, np.nda
     return path
 
 
+def hard_coded_defaults(item: str, hyper: Mapping[str, float], defaults: Mapping[str, float],
+                        params0: Mapping[str, np.ndarray],
+                        grads: Sequence[Mapping[str, np.ndarray]],
+                        matches: Callable[[list[dict[str, np.ndarray]]], bool],
+                        ) -> Mistake | None:
+    """A mistake naming the fewest hyperparameters whose DEFAULT values reproduce the answer.
+
+    ``matches(path)`` says whether a simulated path is the student's. An answer that writes
+    ``0.9`` where ``self.beta1`` belongs passes with the defaults but not with the checks'
+    unusual values; this names the hyperparameter it ignores.
+    """
+    names = [k for k in hyper if k in defaults and hyper[k] != defaults[k]]
+    for size in range(1, len(names) + 1):
+        for subset in itertools.combinations(names, size):
+            path = simulate(item, {**hyper, **{k: defaults[k] for k in subset}}, params0, grads)
+            if path is not None and matches(path):
+                used = " and ".join(f"{k} = {defaults[k]:g}" for k in subset)
+                given = " and ".join(f"{k} = {hyper[k]:.4g}" for k in subset)
+                attrs = " and ".join(f"self.{k}" for k in subset)
+                the = "the default" if size == 1 else "the defaults"
+                return Mistake("hard_coded", HARD_CODED, f"your update uses {used}, {the}; "
+                               f"this run passed {given}: use {attrs}")
+    return None
+
+
 FORMULA_FLAWS: dict[str, frozenset[str]] = {
-    item: frozenset(m.flaw for m in ms) - {"copy", "shared", "t_per_parameter"}
+    item: frozenset(m.flaw for m in ms) - {"copy", "shared", "reset", "t_per_parameter"}
     for item, ms in MISTAKES.items()
 }
 
@@ -252,13 +314,17 @@ class Variant:
     fn: Callable[..., np.ndarray]
 
 
-def _ema(curve, weight, correct, power=None):
-    """A moving average of ``curve`` (bias-corrected with ``power``, or not at all)."""
+def _ema(curve, weight, correct, power=None, carry=False):
+    """A moving average of ``curve`` (bias-corrected with ``power``, or not at all).
+
+    ``carry``: the corrected value replaces the average for the next step.
+    """
     out, avg = [], 0.0
     for i, v in enumerate(np.asarray(curve, float)):
         avg = weight * avg + (1 - weight) * v
         out.append(avg / (1 - (weight if power is None else power) ** (i + 1)) if correct
                    else avg)
+        avg = out[-1] if carry else avg
     return np.array(out)
 
 
@@ -266,6 +332,7 @@ def _arr(x):
     return np.asarray(x, dtype=float)
 
 
+ONE_STEP = "check t = 1: after one step s is (1 - decay_rate) * g**2"
 FUNCTION_MISTAKES: dict[str, tuple[Variant, ...]] = {
     "grad_ellipse": (
         Variant("forgot the factor 2 from y^2", "the derivative of y^2 is 2y",
@@ -291,25 +358,40 @@ FUNCTION_MISTAKES: dict[str, tuple[Variant, ...]] = {
                 "s sums ALL the squared gradients, not the last one",
                 lambda lr, g, eps: lr / (np.abs(_arr(g)[-1]) + eps)),
         Variant("eps inside the sqrt", "add eps after taking the root",
-                lambda lr, g, eps: lr / np.sqrt(np.sum(_arr(g) ** 2, axis=0) + eps))),
+                lambda lr, g, eps: lr / np.sqrt(np.sum(_arr(g) ** 2, axis=0) + eps)),
+        Variant("squared the sum instead of summing the squares",
+                "square each gradient first, then sum down the rows",
+                lambda lr, g, eps: lr / (np.abs(np.sum(_arr(g), axis=0)) + eps)),
+        Variant("eps missing from the denominator", "add eps after taking the root",
+                lambda lr, g, eps: lr / np.sqrt(np.sum(_arr(g) ** 2, axis=0)))),
     "rmsprop_s_after": (
         Variant("forgot that s starts at 0", "s starts at zero and only slowly climbs to g^2",
                 lambda g, rho, t: _arr(g) ** 2),
         Variant("decay_rate^t instead of 1 - decay_rate^t",
                 "s_t = (1 - decay_rate) times a sum of powers of decay_rate",
-                lambda g, rho, t: rho**t * _arr(g) ** 2)),
+                lambda g, rho, t: rho**t * _arr(g) ** 2),
+        Variant("the exponent is one too large", ONE_STEP,
+                lambda g, rho, t: (1.0 - rho ** (t + 1)) * _arr(g) ** 2),
+        Variant("the exponent is one too small", ONE_STEP,
+                lambda g, rho, t: (1.0 - rho ** (t - 1)) * _arr(g) ** 2)),
     "uncorrected_first_step": (
         Variant("this is the bias-corrected step",
                 "without correction m = (1 - beta1) g and v = (1 - beta2) g^2",
                 lambda lr, g, b1, b2, eps: -lr * _arr(g) / (np.abs(_arr(g)) + eps)),
         Variant("gradient added instead of subtracted", "p_1 - p_0 points against the gradient",
                 lambda lr, g, b1, b2, eps: lr * (1 - b1) * _arr(g) / (
-                    np.sqrt(1 - b2) * np.abs(_arr(g)) + eps))),
+                    np.sqrt(1 - b2) * np.abs(_arr(g)) + eps)),
+        Variant("eps inside the sqrt", "add eps after the square root of v",
+                lambda lr, g, b1, b2, eps: -lr * (1 - b1) * _arr(g) / np.sqrt(
+                    (1 - b2) * _arr(g) ** 2 + eps))),
     "smooth": (
         Variant("no bias correction", "the average starts at 0: divide by 1 - weight^(i+1), "
                 "as Adam does", lambda c, w: _ema(c, w, correct=False)),
         Variant("weight where (1 - weight) belongs", "weight multiplies the OLD average",
-                lambda c, w: _ema(c, 1.0 - w, correct=True, power=w))),
+                lambda c, w: _ema(c, 1.0 - w, correct=True, power=w)),
+        Variant("the corrected average was carried on", "keep the plain average a for the "
+                "next step; the corrected value is only this step's output",
+                lambda c, w: _ema(c, w, correct=True, carry=True))),
 }
 
 

@@ -1,0 +1,16 @@
+# item: momentum
+# mistake: the state starts from zero at every update
+import numpy as np
+
+
+class Momentum:
+    def __init__(self, lr=0.01, momentum=0.9):
+        self.lr = lr
+        self.momentum = momentum
+        self.v = {}
+
+    def update(self, params, grads):
+        for key in params:
+            self.v[key] = np.zeros_like(params[key])
+            self.v[key] = self.momentum * self.v[key] + grads[key]
+            params[key] -= self.lr * self.v[key]

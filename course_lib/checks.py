@@ -195,7 +195,8 @@ def describe_exception(item: OptimizerItem | FunctionItem | TrainingItem,
 def judge_run(item: OptimizerItem, run: Run, record: Mapping[str, Any],
               number: int) -> Verdict | None:
     """None when the recorded answer matches the reference on ``run``; else what went wrong."""
-    where = f"in run {number} of {len(LAYOUTS)} ({run.label}; {signature(item, run.hyper)})"
+    where = (f"in run {number} of {len(LAYOUTS)} ({run.label}: {', '.join(run.params)}; "
+             f"{signature(item, run.hyper)})")
     error = record.get("error")
     steps = record.get("steps") or []
     if error and error.get("type") == "NotImplementedError":

@@ -178,7 +178,7 @@ def test_mistake_is_named_on_random_draws_too(case):
 def test_wrong_answer_message_says_step_quantity_and_numbers():
     case = next(c for c in MISTAKES if c.name == "adam_forgot_one_minus_beta1")
     message = quiet_check("adam", load(case)).message
-    assert message.startswith("Adam: wrong at step 1 in run 1 of 3 (one parameter; "
+    assert message.startswith("Adam: wrong at step 1 in run 1 of 3 (one parameter: W; "
                               "Adam(lr=0.02, beta1=0.8, beta2=0.888, eps=0.01)).")
     # m is updated first, so it is the first quantity that differs; the numbers follow.
     assert "first moment m, m['W']: expected [-0.24, " in message

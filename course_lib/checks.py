@@ -122,7 +122,8 @@ def compare(want: Any, got: Any) -> str:
                 f"{fmt(got, shape=False)} ({_kind(got)})")
     if want.size == 1:
         a, b = _pair(float(want.reshape(-1)[0]), float(got.reshape(-1)[0]))
-        return f"expected {a}, got {b}" if want.ndim == 0 else f"expected [{a}], got [{b}]"
+        text = f"expected {a}, got {b}" if want.ndim == 0 else f"expected [{a}], got [{b}]"
+        return text + near_miss(want, got)
     text = f"expected {fmt(want)}, got {fmt(got)}"
     flat_w, flat_g = want.reshape(-1), got.reshape(-1)
     differ = [i for i in range(flat_w.size) if not same(flat_w[i], flat_g[i])]
@@ -131,7 +132,18 @@ def compare(want: Any, got: Any) -> str:
         a, b = _pair(float(flat_w[i]), float(flat_g[i]))
         index = ", ".join(str(int(j)) for j in np.unravel_index(i, want.shape))
         text += f"\n  first difference at index [{index}]: expected {a}, got {b}"
-    return text
+    return text + near_miss(want, got)
+
+
+def near_miss(want: np.ndarray, got: np.ndarray) -> str:
+    """A hint when two results agree to many digits but not to the tolerance: rounding."""
+    if not (np.all(np.isfinite(want)) and np.all(np.isfinite(got))):
+        return ""
+    error = rel_error(want, got)
+    if not TOLERANCE <= error < 1e-6:  # float32 rounding; formula slips differ more
+        return ""
+    return (f"\n  (they agree to about {int(-np.log10(error))} significant digits: is an array "
+            f"float32, or a constant rounded? Work in float64 throughout)")
 
 
 def scale_of(want: Any, got: Any) -> float | None:

@@ -256,7 +256,7 @@ def wrong_step(item: OptimizerItem, run: Run, record: Mapping[str, Any],
     before = record["steps"][k - 2]["params"] if k > 1 else run.params
     name, key = differences(item, run, got, want)[0]
     lines = [f"{item.symbol}: wrong at step {k} {where}."]
-    lines += describe_difference(item, got, want, before, name, key, k)
+    lines += describe_difference(item, got, want, before, name, key, k, run.hyper)
     if follows(record, [s["params"] for s in reference["steps"]]):  # only a buffer is wrong
         mistake = state_mistake(item, run, got, want)
     else:
@@ -268,8 +268,19 @@ def wrong_step(item: OptimizerItem, run: Run, record: Mapping[str, Any],
     return Verdict(item.key, WRONG, "\n".join(lines), mistake and mistake.name)
 
 
+def factor_name(c: float, hyper: Mapping[str, float]) -> str:
+    """`` = -lr`` when the factor ``c`` is a simple expression of one hyperparameter, else ''."""
+    for h, x in hyper.items():
+        forms = {h: x, f"-{h}": -x, f"(1 - {h})": 1 - x, f"1/(1 - {h})": 1 / (1 - x)}
+        for text, value in forms.items():
+            if same(c, value):
+                return f" = {text}"
+    return ""
+
+
 def describe_difference(item: OptimizerItem, got: Mapping[str, Any], want: Mapping[str, Any],
-                        before: Mapping[str, Any], name: str, key: str, k: int) -> list[str]:
+                        before: Mapping[str, Any], name: str, key: str, k: int,
+                        hyper: Mapping[str, float]) -> list[str]:
     """Lines naming the quantity that differs, its numbers, and what else helps find why."""
     state, ref = got.get("state", {}), want["state"]
     if name == "t":
@@ -279,8 +290,8 @@ def describe_difference(item: OptimizerItem, got: Mapping[str, Any], want: Mappi
                  f"{compare(ref[name][key], state[name][key])}"]
         c = scale_of(ref[name][key], state[name][key])
         if c is not None:
-            lines.append(f"  (your {name}[{key!r}] is {c:.6g} times the expected one "
-                         f"everywhere)")
+            lines.append(f"  (your {name}[{key!r}] is {c:.6g}{factor_name(c, hyper)} times the "
+                         f"expected one everywhere)")
         return lines
     lines = [f"  parameter {key!r}: {compare(want['params'][key], got['params'].get(key))}"]
     if key in got.get("rebound", []):

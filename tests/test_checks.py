@@ -86,6 +86,14 @@ def test_float32_rounding_gets_a_hint_and_formula_slips_do_not():
     assert "float32" not in checks.compare(want, want * (1 + 1e-5))
 
 
+def test_factor_name_spells_a_factor_in_the_hyperparameters():
+    hyper = {"lr": 0.05, "beta2": 0.888}
+    assert checks.factor_name(-0.05, hyper) == " = -lr"
+    assert checks.factor_name(0.112, hyper) == " = (1 - beta2)"
+    assert checks.factor_name(1 / 0.112, hyper) == " = 1/(1 - beta2)"
+    assert checks.factor_name(0.3, hyper) == ""
+
+
 def test_scale_of_finds_a_constant_factor_only():
     assert checks.scale_of([1.0, -2.0], [-0.05, 0.1]) == pytest.approx(-0.05)
     assert checks.scale_of([1.0, 2.0], [1.0, 2.0]) is None
@@ -212,7 +220,7 @@ def test_answer_is_judged_on_its_buffers_too():
     verdict = quiet_check("momentum", load(case))
     assert verdict.status == checks.WRONG
     assert verdict.message.splitlines()[1].startswith("  velocity v, v['W']: expected [-1.2, ")
-    assert "(your v['W'] is -0.05 times the expected one everywhere)" in verdict.message
+    assert "(your v['W'] is -0.05 = -lr times the expected one everywhere)" in verdict.message
     assert "wrong at step 1 in run 1 of 3" in verdict.message
 
 

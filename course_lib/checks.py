@@ -271,7 +271,8 @@ def wrong_step(item: OptimizerItem, run: Run, record: Mapping[str, Any],
 def factor_name(c: float, hyper: Mapping[str, float]) -> str:
     """`` = -lr`` when the factor ``c`` is a simple expression of one hyperparameter, else ''."""
     for h, x in hyper.items():
-        forms = {h: x, f"-{h}": -x, f"(1 - {h})": 1 - x, f"1/(1 - {h})": 1 / (1 - x)}
+        forms = {h: x, f"-{h}": -x, f"(1 - {h})": 1 - x,
+                 f"1/(1 - {h})": 1 / (1 - x) if x != 1 else np.inf}
         for text, value in forms.items():
             if same(c, value):
                 return f" = {text}"

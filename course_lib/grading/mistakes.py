@@ -77,8 +77,12 @@ def adagrad(p, g, state, t, h, flaw=None, decay=None):
     """s += g^2 (a moving average with ``decay``, for RMSProp); p - lr g / (sqrt(s) + eps)."""
     lr, eps = h["lr"], h["eps"]
     s = state.get("s", 0.0)
+    if flaw == "not_squared":  # g where g**2 belongs: s can turn negative, its root NaN
+        g2 = g
+    else:
+        g2 = g**2
     if decay is None:
-        s = g**2 if flaw == "no_accumulation" else s + g**2
+        s = g2 if flaw == "no_accumulation" else s + g2
     elif flaw == "accumulates":
         s = s + (1 - decay) * g**2
     elif flaw == "forgot_one_minus":
@@ -88,8 +92,10 @@ def adagrad(p, g, state, t, h, flaw=None, decay=None):
     elif flaw == "squared_weighted":
         s = decay * s + ((1 - decay) * g) ** 2
     else:
-        s = decay * s + (1 - decay) * g**2
+        s = decay * s + (1 - decay) * g2
     old_s, state["s"] = state.get("s", 0.0), s
+    if flaw == "bias_corrected":  # Adam's correction borrowed; the stored s stays plain
+        s = s / (1 - decay**t)
     if flaw == "eps_inside":
         denom = np.sqrt(s + eps)
     elif flaw == "no_sqrt":
@@ -116,12 +122,15 @@ def adam(p, g, state, t, h, flaw=None):
          "beta1_swapped": (1 - b1) * m + b1 * g}.get(flaw, b1 * m + (1 - b1) * g)
     v = {"forgot_one_minus_beta2": b2 * v + g**2,
          "beta2_swapped": (1 - b2) * v + b2 * g**2,
-         "squared_weighted": b2 * v + ((1 - b2) * g) ** 2}.get(flaw, b2 * v + (1 - b2) * g**2)
+         "squared_weighted": b2 * v + ((1 - b2) * g) ** 2,
+         "v_from_m": b2 * v + (1 - b2) * m**2}.get(flaw, b2 * v + (1 - b2) * g**2)
     state["m"], state["v"] = m, v
     if flaw == "t_before_increment":
         t -= 1
     c1 = 1.0 if flaw in ("no_correction", "corrected_v_only") else 1 - b1**t
     c2 = 1.0 if flaw in ("no_correction", "corrected_m_only") else 1 - b2**t
+    if flaw == "corrections_swapped":
+        c1, c2 = c2, c1
     with np.errstate(divide="ignore", invalid="ignore"):
         m_hat, v_hat = m / c1, v / c2
         if flaw == "stored_hat":  # the corrected averages carry over to the next update
@@ -164,6 +173,8 @@ NO_EPS = Mistake("no_eps", "eps missing from the denominator",
 SQUARED_WEIGHTED = Mistake("squared_weighted", "squared the weighted gradient",
                            "only g is squared: the new share is (1 - decay_rate) * g**2 "
                            "(Adam: (1 - beta2) * g**2); the factor itself is not squared")
+NOT_SQUARED = Mistake("not_squared", "s collected g instead of g**2",
+                      "s holds SQUARED gradients: add g**2 (g * g), which is never negative")
 HARD_CODED = "a hyperparameter hard-coded"  # the name of hard_coded_defaults()'s diagnosis
 
 MISTAKES: dict[str, tuple[Mistake, ...]] = {
@@ -186,7 +197,8 @@ MISTAKES: dict[str, tuple[Mistake, ...]] = {
         Mistake("no_accumulation", "AdaGrad without accumulation",
                 "s must keep the SUM of all squared gradients so far, not only the last one"),
         Mistake("eps_inside", "eps inside the sqrt", "add eps after taking the square root"),
-        Mistake("no_sqrt", "forgot the square root", "divide by the root of s")),
+        Mistake("no_sqrt", "forgot the square root", "divide by the root of s"),
+        NOT_SQUARED),
     "rmsprop": (
         SIGN, COPY, SHARED, RESET, STALE, NO_EPS, SQUARED_WEIGHTED,
         Mistake("forgot_one_minus", "forgot (1 - decay_rate)",
@@ -195,7 +207,11 @@ MISTAKES: dict[str, tuple[Mistake, ...]] = {
                 "decay_rate multiplies the OLD average, (1 - decay_rate) the new g^2"),
         Mistake("accumulates", "the old s is never forgotten",
                 "multiply the old s by decay_rate before adding the new share of g^2"),
-        Mistake("eps_inside", "eps inside the sqrt", "add eps after taking the square root")),
+        Mistake("eps_inside", "eps inside the sqrt", "add eps after taking the square root"),
+        NOT_SQUARED,
+        Mistake("bias_corrected", "bias correction in RMSProp",
+                "RMSProp divides by the root of s itself; dividing s by (1 - decay_rate**t) "
+                "belongs to Adam")),
     "adam": (
         SIGN, COPY, SHARED, RESET, T_PER_PARAMETER, NO_EPS, SQUARED_WEIGHTED,
         Mistake("forgot_one_minus_beta1", "forgot (1 - beta1) in m",
@@ -225,7 +241,12 @@ MISTAKES: dict[str, tuple[Mistake, ...]] = {
                 "keep the plain averages in self.m and self.v; m_hat and v_hat are only "
                 "for this step's update"),
         Mistake("correction_outside_sqrt", "v corrected after the square root",
-                "divide v by (1 - beta2**t) first, then take the square root")),
+                "divide v by (1 - beta2**t) first, then take the square root"),
+        Mistake("v_from_m", "v averaged m**2 instead of g**2",
+                "v is the moving average of the squared GRADIENT: (1 - beta2) * g**2, "
+                "whatever m is"),
+        Mistake("corrections_swapped", "the two bias corrections swapped",
+                "m, the average with beta1, is divided by (1 - beta1**t); v by (1 - beta2**t)")),
 }
 
 # Answers whose parameters are right but whose buffer is a multiple of the worksheet's:

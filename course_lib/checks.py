@@ -260,9 +260,13 @@ def wrong_step(item: OptimizerItem, run: Run, record: Mapping[str, Any],
     if follows(record, [s["params"] for s in reference["steps"]]):  # only a buffer is wrong
         mistake = state_mistake(item, run, got, want)
     else:
-        mistake = matching_mistake(item, run, record) or mistakes.hard_coded_defaults(
-            item.key, run.hyper, item.defaults, run.params, run.grads,
-            lambda path: follows(record, path))
+        mistake = (matching_mistake(item, run, record)
+                   or mistakes.hard_coded_defaults(item.key, run.hyper, item.defaults,
+                                                   run.params, run.grads,
+                                                   lambda path: follows(record, path))
+                   or mistakes.shared_counter(item.key, run.hyper, run.params, run.grads,
+                                              lambda path: follows_prefix(record, path),
+                                              record["steps"][0].get("state", {}).get("t")))
     if mistake:
         lines.append(f"  likely mistake: {mistake.name} ({mistake.hint}).")
     return Verdict(item.key, WRONG, "\n".join(lines), mistake and mistake.name)
@@ -318,6 +322,12 @@ def follows(record: Mapping[str, Any], path: Sequence[Mapping[str, np.ndarray]])
     return bool(steps) and len(path) >= len(steps) and all(
         same(s["params"].get(key), p[key]) for s, p in zip(steps, path, strict=False)
         for key in p)
+
+
+def follows_prefix(record: Mapping[str, Any],
+                   path: Sequence[Mapping[str, np.ndarray]]) -> bool:
+    """True when the first ``len(path)`` recorded steps match ``path``."""
+    return follows({"steps": (record.get("steps") or [])[:len(path)]}, path)
 
 
 def matching_mistake(item: OptimizerItem, run: Run,

@@ -136,6 +136,32 @@ def test_every_mistake_is_distinguishable(key, seed):
         assert not equal(paths[a], paths[b]), (key, a, b)
 
 
+@pytest.mark.parametrize("seed", [None, 0, 1, 2])
+def test_shared_counter_is_told_from_the_right_rule_and_the_other_mistakes(seed):
+    """A counter carried over from earlier optimizers is named, and only then."""
+    item = items.OPTIMIZER_ITEMS["adam"]
+    runs = (items.fixed_runs(item) if seed is None
+            else items.random_runs(item, np.random.default_rng(seed)))
+    for r in runs:
+        def named(path, first_t=None, r=r):
+            return mistakes.shared_counter("adam", r.hyper, r.params, r.grads, lambda p: all(
+                checks.same(x[k], y[k]) for x, y in zip(p, path, strict=False) for k in x),
+                first_t)
+
+        right = mistakes.simulate("adam", r.hyper, r.params, r.grads)
+        assert named(right) is None
+        assert mistakes.shared_counter("sgd", r.hyper, r.params, r.grads, lambda p: True) is None
+        for t0 in (1, 4, 30):
+            later = mistakes.simulate("adam", r.hyper, r.params, r.grads, t0=t0)
+            assert named(later) is mistakes.SHARED_COUNTER
+            assert named(later, first_t=t0 + 1) is mistakes.SHARED_COUNTER
+            assert named(later, first_t=1) is None  # self.t says the count started afresh
+            for m in mistakes.MISTAKES["adam"]:  # no listed mistake claims it first
+                other = mistakes.simulate("adam", r.hyper, r.params, r.grads, m.flaw)
+                assert other is None or not all(checks.same(x[k], y[k]) for x, y in zip(
+                    other, later, strict=True) for k in x), (t0, m.flaw)
+
+
 # Mistakes several optimizers share: a corpus case for a few of the items is enough.
 GENERIC = (mistakes.SIGN, mistakes.COPY, mistakes.SHARED, mistakes.RESET, mistakes.STALE,
            mistakes.NO_EPS, mistakes.SQUARED_WEIGHTED)
@@ -152,6 +178,7 @@ def test_every_named_mistake_has_a_corpus_submission():
     for m in GENERIC:
         assert m.name in generic
     assert mistakes.HARD_CODED in generic
+    assert ("adam", mistakes.SHARED_COUNTER.name) in named
     for key, variants in mistakes.FUNCTION_MISTAKES.items():
         for v in variants:
             assert (key, v.name) in named, (key, v.name)

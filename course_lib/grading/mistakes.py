@@ -262,17 +262,18 @@ STATE_MISTAKES: dict[str, tuple[tuple[Mistake, str, Callable[[Mapping], float]],
 
 def simulate(item: str, hyper: Mapping[str, float], params0: Mapping[str, np.ndarray],
              grads: Sequence[Mapping[str, np.ndarray]], flaw: str | None = None,
-             ) -> list[dict[str, np.ndarray]] | None:
+             t0: int = 0) -> list[dict[str, np.ndarray]] | None:
     """The parameters after each step of the worksheet optimizer ``item`` with ``flaw``.
 
-    Returns None when the flawed rule cannot even run on these inputs (e.g. one buffer shared
-    by parameters of different shapes).
+    ``t0`` is the step count before the first update (0 for a fresh optimizer). Returns None
+    when the flawed rule cannot even run on these inputs (e.g. one buffer shared by parameters
+    of different shapes).
     """
     rule = RULES[item]
     params = {k: np.array(v, dtype=float) for k, v in params0.items()}
     states: dict[str, dict] = {k: {} for k in params}
     shared: dict = {}
-    t, path = 0, []
+    t, path = t0, []
     try:
         with np.errstate(all="ignore"):
             for g in grads:
@@ -316,6 +317,38 @@ def hard_coded_defaults(item: str, hyper: Mapping[str, float], defaults: Mapping
                 the = "the default" if size == 1 else "the defaults"
                 return Mistake("hard_coded", HARD_CODED, f"your update uses {used}, {the}; "
                                f"this run passed {given}: use {attrs}")
+    return None
+
+
+SHARED_COUNTER = Mistake("shared_counter", "one step counter shared by every optimizer",
+                         "keep the count on the instance: set self.t = 0 in __init__ and "
+                         "increase self.t, so that a new optimizer starts again from t = 1")
+MAX_EARLIER_STEPS = 2000  # how many updates of earlier optimizers shared_counter() considers
+
+
+def shared_counter(item: str, hyper: Mapping[str, float], params0: Mapping[str, np.ndarray],
+                   grads: Sequence[Mapping[str, np.ndarray]],
+                   matches: Callable[[list[dict[str, np.ndarray]]], bool],
+                   first_t: int | None = None) -> Mistake | None:
+    """SHARED_COUNTER when the answer is the right rule counting on from earlier optimizers.
+
+    A counter kept at module or class level carries over from one instance to the next, so a
+    fresh optimizer starts at some unknown t0 > 0. ``matches(path)`` says whether the answer's
+    first ``len(path)`` steps are ``path``. ``first_t`` is the answer's ``self.t``
+    after its first update, when it has one; otherwise every t0 up to MAX_EARLIER_STEPS is
+    tried on the first step (cheap) before the whole path is compared.
+    """
+    if item != "adam":  # the only worksheet rule that uses t
+        return None
+    if first_t is not None:
+        starts: Sequence[int] = [first_t - 1] if first_t > 1 else []
+    else:
+        starts = range(1, MAX_EARLIER_STEPS + 1)
+    for t0 in starts:
+        first = simulate(item, hyper, params0, grads[:1], t0=t0)
+        if first is not None and matches(first):
+            path = simulate(item, hyper, params0, grads, t0=t0)
+            return SHARED_COUNTER if path is not None and matches(path) else None
     return None
 
 

@@ -8,9 +8,11 @@ simulated flaw on the same inputs, the check names that mistake instead of only 
 Four mistakes are about bookkeeping rather than the formula, so :func:`simulate` handles them
 for every optimizer: updating a copy instead of the parameter in place, one state buffer shared
 by all parameters, state that starts from zero at every update, and counting ``t`` once per
-parameter instead of once per update. :func:`hard_coded_defaults` finds answers that ignore a
-hyperparameter they were given, and :data:`STATE_MISTAKES` those whose parameters are right
-but whose buffers hold something other than what the worksheet asks for.
+parameter instead of once per update. :func:`shared_counter` finds an Adam whose ``t`` lives at
+module or class level and so carries on from earlier optimizers. :func:`hard_coded_defaults`
+finds answers that ignore a hyperparameter they were given, and :data:`STATE_MISTAKES` those
+whose parameters are right but whose buffers hold something other than what the worksheet
+asks for.
 
 The derivation questions' wrong answers are :data:`FUNCTION_MISTAKES`; the capstone's training
 loop is :func:`train_loop`, whose ``flaw=None`` is the reference loop.

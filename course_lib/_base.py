@@ -237,7 +237,9 @@ class Optimizer:
         arrays = [p, *state.values()]
         if not all(a.flags.c_contiguous for a in arrays):
             # Flattening a non-contiguous array would copy it and lose the in-place update.
-            yield p, g, state, [np.empty_like(p) for _ in range(3)]
+            # Its scratch comes from the same buffer (grown once if need be), shaped like p.
+            scratch = self._tmp(p.dtype, p.size)
+            yield p, g, state, [row.reshape(p.shape) for row in scratch]
             return
         flat_p, flat_g = p.reshape(-1), g.reshape(-1)
         flat_s = {n: a.reshape(-1) for n, a in state.items()}

@@ -62,3 +62,18 @@ def test_no_parameter_sized_allocation_after_the_first_step(name, hyper, dtype):
 
     later = traced_peak(later_steps)
     assert later < nbytes // 8, f"steps 2-5 allocated {later / 2**20:.2f} MiB at peak"
+
+
+@pytest.mark.parametrize(("name", "hyper"), CONFIGS, ids=[config_id(c) for c in CONFIGS])
+def test_non_contiguous_parameter_allocates_nothing_after_the_first_step(name, hyper):
+    # A transposed view is updated whole (flattening it would copy); its scratch must still be
+    # reused from step to step, not allocated anew.
+    rng = np.random.default_rng(1)
+    base = rng.standard_normal((500, 2000))
+    params = {"w": base.T}
+    grads = {"w": rng.standard_normal((500, 2000)).T}
+    assert not params["w"].flags.c_contiguous
+    opt = make_optimizer(name, **hyper)
+    opt.update(params, grads)
+    later = traced_peak(lambda: [opt.update(params, grads) for _ in range(3)])
+    assert later < params["w"].nbytes // 8, f"steps 2-4 allocated {later / 2**20:.2f} MiB"

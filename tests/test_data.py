@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import socket
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from course_lib.data import (
     digits,
     linear_regression,
     minibatches,
+    mnist,
     moons,
     spirals,
 )
@@ -60,6 +62,70 @@ def test_digits_seed_and_dtype() -> None:
     assert small.x_train.dtype == np.float32 and len(small.x_test) in (898, 899)
 
 
+def test_mnist_shapes_scale_and_classes() -> None:
+    data = mnist()
+    assert repr(data) == "Dataset('mnist': train (4000, 784), test (1000, 784))"
+    assert data.x_train.dtype == data.x_test.dtype == np.float64
+    assert data.t_train.dtype == data.t_test.dtype == np.int64 and data.n_classes == 10
+    x = np.vstack([data.x_train, data.x_test])
+    assert x.min() == 0.0 and x.max() == 1.0
+    # Scaled from whole numbers 0..255: 255 x must give them back exactly.
+    assert np.array_equal(x * 255, np.round(x * 255))
+    labels = np.concatenate([data.t_train, data.t_test])
+    assert np.bincount(labels).tolist() == [500] * 10
+    assert np.bincount(data.t_train).tolist() == [400] * 10
+    assert np.bincount(data.t_test).tolist() == [100] * 10
+    # Real digits, centred in 28 x 28: ink in the middle, the outermost rows nearly blank.
+    images = x.reshape(-1, 28, 28)
+    assert images[:, [0, -1], :].mean() < 1e-3 < 0.1 < images[:, 10:18, 10:18].mean()
+
+
+def test_mnist_split_is_complete_and_balanced_for_other_sizes() -> None:
+    data = mnist(test_size=0.3, seed=5)
+    assert data.x_train.shape == (3500, 784) and data.x_test.shape == (1500, 784)
+    assert np.bincount(data.t_test).tolist() == [150] * 10
+
+    def sorted_rows(d: Dataset) -> np.ndarray:
+        pixels = np.round(np.vstack([d.x_train, d.x_test]) * 255)
+        labels = np.concatenate([d.t_train, d.t_test])
+        rows = np.column_stack([pixels, labels])
+        return rows[np.lexsort(rows.T[::-1])]
+
+    # Both parts together are the same 5,000 images whatever the split.
+    assert np.array_equal(sorted_rows(data), sorted_rows(mnist()))
+
+
+def test_mnist_seed_and_dtype() -> None:
+    a, b, c = mnist(seed=1), mnist(seed=1), mnist(seed=2)
+    for name in ("x_train", "t_train", "x_test", "t_test"):
+        assert np.array_equal(getattr(a, name), getattr(b, name))
+    assert not np.array_equal(a.t_train, c.t_train)
+    assert not np.array_equal(a.x_test, c.x_test)
+    small = mnist(dtype=np.float32)
+    assert small.x_train.dtype == small.x_test.dtype == np.float32
+    assert small.x_train.max() == np.float32(1.0)
+    np.testing.assert_allclose(small.x_train, mnist().x_train, rtol=1e-7)
+
+
+def test_mnist_calls_do_not_share_writable_arrays() -> None:
+    first = mnist()
+    first.x_train[:] = -1.0  # a caller scribbling on its arrays must not change the next call
+    assert mnist().x_train.min() == 0.0
+
+
+def test_mnist_needs_no_network(monkeypatch) -> None:
+    def refuse(*args, **kwargs):
+        raise OSError("network access is blocked in this test")
+
+    monkeypatch.setattr(socket, "socket", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    from course_lib import data as data_module
+
+    data_module._load_mnist.cache_clear()  # read the file again, now without a network
+    data = mnist(seed=3)
+    assert data.x_train.shape == (4000, 784)
+
+
 def test_moons() -> None:
     data = moons(n=200, noise=0.0, seed=4)
     assert data.x_train.shape == (150, 2) and data.x_test.shape == (50, 2)
@@ -87,6 +153,9 @@ def test_spirals_geometry() -> None:
     (lambda: digits(test_size=0.0), r"test_size must be a fraction strictly between 0 and 1, "
                                     r"got 0.0"),
     (lambda: digits(test_size=1), "test_size must be a fraction.*got 1"),
+    (lambda: mnist(test_size=1.5), r"test_size must be a fraction strictly between 0 and 1, "
+                                   r"got 1.5"),
+    (lambda: mnist(test_size=200), "test_size must be a fraction.*got 200"),
     (lambda: moons(n=2), "n must be a whole number >= 4, got 2"),
     (lambda: moons(noise=-1.0), "noise must be a finite number >= 0, got -1.0"),
     (lambda: spirals(n_classes=1), "n_classes must be a whole number >= 2, got 1"),

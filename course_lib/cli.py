@@ -58,6 +58,8 @@ def parser() -> argparse.ArgumentParser:
                     help="write nothing; exit 1 if exercises/ differs from what would be written")
     ex.add_argument("--solutions", type=Path, default=worksheets.SOLUTIONS)
     ex.add_argument("--exercises", type=Path, default=worksheets.EXERCISES)
+    ex.add_argument("--force", action="store_true",
+                    help="also replace worksheets that hold answers (each kept as .bak first)")
     gr = sub.add_parser("grade", help="grade a folder with one sub-folder per student")
     gr.add_argument("submissions", type=Path)
     gr.add_argument("-o", "--output", type=Path, required=True, help="the gradebook CSV")
@@ -93,15 +95,44 @@ def shown(path: Path) -> str:
 
 
 def cmd_exercises(args: argparse.Namespace) -> int:
-    """Regenerate the exercises, or report drift."""
-    changed = worksheets.write_exercises(args.solutions, args.exercises, check=args.check)
-    for path in changed:
-        verb = "is out of date" if args.check else "written"
-        print(f"{shown(path)}: {verb}")
-    if args.check and changed:
+    """Regenerate the exercises (never over a student's answers), or report drift."""
+    if args.check:
+        return report_drift(worksheets.exercise_changes(args.solutions, args.exercises))
+    try:
+        written = worksheets.write_exercises(args.solutions, args.exercises, force=args.force)
+    except worksheets.StudentWorkError as exc:
+        print(f"course exercises: {exc}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(f"{shown(path)}: written")
+    if not written:
+        print("exercises are up to date")
+    return 0
+
+
+def report_drift(changes: list[worksheets.ExerciseChange]) -> int:
+    """Print what ``course exercises`` would change; 1 if anything but answers differs."""
+    failed = False
+    for c in changes:
+        if c.kind == "answers":
+            cells = ", ".join(c.answer_cells)
+            if c.drifted:
+                failed = True
+                print(f"{shown(c.path)}: holds a student's answers (cells {cells}) and its other "
+                      "cells differ from solutions/; `course exercises` will not replace it "
+                      "(`--force` keeps a .bak)")
+            else:
+                print(f"{shown(c.path)}: holds a student's answers (cells {cells}); "
+                      "otherwise up to date")
+        else:
+            failed = True
+            verb = {"missing": "is missing", "stale": "is out of date",
+                    "stray": "has no solution in solutions/"}[c.kind]
+            print(f"{shown(c.path)}: {verb}")
+    if failed:
         print("run `course exercises` (make exercises) to regenerate them", file=sys.stderr)
         return 1
-    if not changed:
+    if not changes:
         print("exercises are up to date")
     return 0
 

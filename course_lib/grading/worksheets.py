@@ -20,11 +20,14 @@ from __future__ import annotations
 import ast
 import copy
 import json
+import os
+import tempfile
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from course_lib.grading import answers
 from course_lib.grading.items import ITEMS
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
@@ -110,28 +113,100 @@ def solution_paths(solutions: Path = SOLUTIONS) -> list[Path]:
     return sorted(solutions.glob("ex[0-9][0-9]_*.ipynb"))
 
 
-def write_exercises(solutions: Path = SOLUTIONS, exercises: Path = EXERCISES,
-                    check: bool = False) -> list[Path]:
-    """Generate ``exercises/`` from ``solutions/``; return the files that changed (or would).
+class StudentWorkError(WorksheetError):
+    """Regenerating would replace worksheets that hold a student's answers (names them)."""
 
-    With ``check=True`` nothing is written: the result lists the exercises that are missing or
-    differ from what the solutions generate, plus stray exercises with no solution.
-    """
-    changed: list[Path] = []
+
+@dataclass
+class ExerciseChange:
+    """One file of ``exercises/`` that regeneration would write (or, if stray, leave alone)."""
+
+    path: Path
+    text: str | None  # the generated worksheet; None for a stray file with no solution
+    kind: str  # "missing", "stale", "answers" (holds a student's work) or "stray"
+    answer_cells: list[str] = field(default_factory=list)  # ids of answer cells holding work
+    drifted: bool = False  # for "answers": non-answer cells also differ from the solution's
+
+
+def exercise_changes(solutions: Path = SOLUTIONS,
+                     exercises: Path = EXERCISES) -> list[ExerciseChange]:
+    """Every exercise file that differs from what ``solutions/`` generates, and how."""
+    changes: list[ExerciseChange] = []
     wanted = set()
     for path in solution_paths(solutions):
         target = exercises / path.name
         wanted.add(target.name)
-        text = dumps(make_exercise(read_notebook(path), path.name))
-        old = target.read_text(encoding="utf-8") if target.exists() else None
-        if old != text:
-            changed.append(target)
-            if not check:
-                exercises.mkdir(parents=True, exist_ok=True)
-                target.write_text(text, encoding="utf-8")
-    if check and exercises.exists():
-        changed += [p for p in sorted(exercises.glob("*.ipynb")) if p.name not in wanted]
-    return changed
+        blank = make_exercise(read_notebook(path), path.name)
+        text = dumps(blank)
+        if not target.exists():
+            changes.append(ExerciseChange(target, text, "missing"))
+            continue
+        old = target.read_text(encoding="utf-8", errors="replace")
+        if old == text:
+            continue
+        try:
+            found = answers.compare(json.loads(old), blank)
+        except (ValueError, AttributeError):  # unreadable: treat it as work, never overwrite
+            found = answers.Comparison(["(the file is not valid notebook JSON)"], True)
+        if found.holds_answers:
+            changes.append(ExerciseChange(target, text, "answers", found.answers,
+                                          found.other_cells_differ))
+        else:
+            changes.append(ExerciseChange(target, text, "stale"))
+    if exercises.exists():
+        changes += [ExerciseChange(p, None, "stray") for p in sorted(exercises.glob("*.ipynb"))
+                    if p.name not in wanted]
+    return changes
+
+
+def write_exercises(solutions: Path = SOLUTIONS, exercises: Path = EXERCISES,
+                    check: bool = False, force: bool = False) -> list[Path]:
+    """Generate ``exercises/`` from ``solutions/``; return the files that changed (or would).
+
+    A worksheet whose answer cells hold a student's work is never replaced: if its other cells
+    match the solution it is left alone (there is nothing to update); if they differ, unless
+    ``force``, :class:`StudentWorkError` names the files and cells and nothing is written. With
+    ``force`` each such file is first copied to ``NAME.ipynb.bak``. With ``check=True`` nothing
+    is written: the result lists the exercises that are missing or differ from what the
+    solutions generate, plus stray exercises with no solution; a worksheet that differs only
+    in its answers is not listed (filling it in is what it is for).
+    """
+    changes = exercise_changes(solutions, exercises)
+    if check:
+        return [c.path for c in changes if c.kind != "answers" or c.drifted]
+    changes = [c for c in changes if c.kind != "answers" or c.drifted or force]
+    held = [c for c in changes if c.kind == "answers"]
+    if held and not force:
+        names = "; ".join(f"{c.path.name} (answer cells {', '.join(c.answer_cells)})"
+                          for c in held)
+        raise StudentWorkError(f"not regenerating: these worksheets hold answers: {names}. "
+                               "Nothing was written. Move them elsewhere, or run "
+                               "`course exercises --force` to replace them (each is kept as "
+                               "NAME.ipynb.bak first).")
+    written = []
+    for change in changes:
+        if change.text is None:
+            continue
+        exercises.mkdir(parents=True, exist_ok=True)
+        if change.kind == "answers":
+            atomic_write(change.path.with_name(change.path.name + ".bak"),
+                         change.path.read_bytes())
+        atomic_write(change.path, change.text.encode("utf-8"))
+        written.append(change.path)
+    return written
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file, so no half-written file is left."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
 
 
 # ----- what each worksheet grades ----------------------------------------------------------------

@@ -7,7 +7,7 @@ PORT ?= 8888
 # Jupyter refuses to run as root (containers, JupyterHub images) unless told it may.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: help venv lab test test-fast lint format notebooks exercises check reference fixtures bench bench-widgets clean
+.PHONY: help venv lab test test-fast lint format notebooks exercises check student-edition reference fixtures bench bench-widgets clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -56,6 +56,13 @@ exercises: $(STAMP)  ## regenerate exercises/ from solutions/ (never over answer
 check: $(STAMP)  ## grade one worksheet as the grader would: make check NB=exercises/ex05_adam.ipynb
 	@test -n "$(NB)" || { echo "usage: make check NB=exercises/ex05_adam.ipynb" >&2; exit 2; }
 	$(VENV)/bin/course check $(NB)
+
+EDITION ?= _build/student
+student-edition:  ## the course without solutions/ in $(EDITION) (course check still works there)
+	rm -rf $(EDITION) && mkdir -p $(EDITION)
+	git ls-files -z | grep -zv '^solutions/' | xargs -0 tar cf - | tar xf - -C $(EDITION)
+	cp solutions/grading.toml $(EDITION)/exercises/grading.toml
+	@echo "student edition in $(EDITION): hand out this folder (it has no solutions/)"
 
 reference: $(STAMP)  ## install PyTorch (CPU) for the live reference tests
 	$(PY) -m pip install --quiet torch==2.13.0

@@ -44,7 +44,7 @@ def add_limits(p: argparse.ArgumentParser) -> None:
                    help="memory (address space) limit of each grading process (default 1024)")
     p.add_argument("--max-output", type=positive_int, default=1024, metavar="KB",
                    help="how much a notebook may print before it is stopped (default 1024)")
-    p.add_argument("--solutions", type=Path, default=worksheets.SOLUTIONS,
+    p.add_argument("--solutions", type=Path, default=worksheets.default_solutions(),
                    help="folder with the worksheets and grading.toml (default: the course's "
                         "solutions/; a copy of exercises/ plus grading.toml works as well)")
 

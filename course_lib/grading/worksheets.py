@@ -108,6 +108,17 @@ def read_notebook(path: Path) -> dict:
         return json.load(fh)
 
 
+def default_solutions() -> Path:
+    """Where ``course check`` and ``course grade`` find the worksheets and ``grading.toml``.
+
+    The course's ``solutions/``; in a student edition (``make student-edition``), which ships
+    without it, ``exercises/`` (which then holds ``grading.toml``).
+    """
+    if not (SOLUTIONS / POINTS_FILE).exists() and (EXERCISES / POINTS_FILE).exists():
+        return EXERCISES
+    return SOLUTIONS
+
+
 def solution_paths(solutions: Path = SOLUTIONS) -> list[Path]:
     """The solution worksheets, in order (``ex01_...`` first)."""
     return sorted(solutions.glob("ex[0-9][0-9]_*.ipynb"))
@@ -236,6 +247,10 @@ def course_meta(cell: dict) -> dict:
 def load_points(solutions: Path = SOLUTIONS) -> dict[str, dict[str, float]]:
     """``grading.toml``: ``{worksheet: {item: points}}``, every value a positive number."""
     path = solutions / POINTS_FILE
+    if not path.is_file():
+        raise WorksheetError(f"{path} not found: pass --solutions DIR, a folder that holds the "
+                             f"worksheets and {POINTS_FILE} (the course's solutions/, or "
+                             "exercises/ in a student edition)")
     with open(path, "rb") as fh:
         table = tomllib.load(fh)
     for sheet, items in table.items():

@@ -20,8 +20,15 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)  ## create or update .venv with the course and its test tools
 
-lab: $(STAMP)  ## start JupyterLab at the course's start page
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/jupyter lab --port $(PORT) --ServerApp.root_dir=$(CURDIR) $(ROOT_FLAG) \
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
+# Course-wide JupyterLab defaults: no news pop-up over the notebooks, no update check.
+$(LAB_OVERRIDES): $(STAMP) Makefile
+	@mkdir -p $(dir $@)
+	@echo '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}' > $@
+
+# Kernels talk to the server over local sockets (IPC), not unencrypted TCP.
+lab: $(STAMP) $(LAB_OVERRIDES)  ## start JupyterLab at the course's start page
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/jupyter lab --port $(PORT) --KernelManager.transport=ipc --ServerApp.root_dir=$(CURDIR) $(ROOT_FLAG) \
 	    --LabApp.default_url=/lab/tree/notebooks/00_start_here.ipynb
 
 NOTEBOOKS = $(wildcard notebooks/*.ipynb solutions/*.ipynb)

@@ -26,9 +26,12 @@ $(LAB_OVERRIDES): $(STAMP) Makefile
 	@mkdir -p $(dir $@)
 	@echo '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}' > $@
 
-# Kernels talk to the server over local sockets (IPC), not unencrypted TCP.
+# Kernels talk to the server over local sockets (IPC), not unencrypted TCP. Terminals start an
+# interactive, non-login shell: a login shell would reset PATH from /etc/profile and lose
+# .venv/bin, where the `course` command lives.
 lab: $(STAMP) $(LAB_OVERRIDES)  ## start JupyterLab at the course's start page
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/jupyter lab --port $(PORT) --KernelManager.transport=ipc --ServerApp.root_dir=$(CURDIR) $(ROOT_FLAG) \
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/jupyter lab --port $(PORT) --KernelManager.transport=ipc \
+	    --ServerApp.terminado_settings="{'shell_command': ['$${SHELL:-/bin/sh}', '-i']}" --ServerApp.root_dir=$(CURDIR) $(ROOT_FLAG) \
 	    --LabApp.default_url=/lab/tree/notebooks/00_start_here.ipynb
 
 NOTEBOOKS = $(wildcard notebooks/*.ipynb solutions/*.ipynb)

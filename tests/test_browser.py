@@ -17,6 +17,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -85,7 +86,9 @@ class Lab:
         self.root, self.port, self.token = root, free_port(), secrets.token_hex(16)
         self.url = f"http://127.0.0.1:{self.port}"
         self._prepare()
-        env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / "config"),
+        # As `make lab` does: the course's .venv/bin first on the PATH of terminals and kernels.
+        path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+        env = {**os.environ, "PATH": path, "JUPYTER_CONFIG_DIR": str(root / "config"),
                "JUPYTER_RUNTIME_DIR": str(root / "runtime"), "IPYTHONDIR": str(root / "ipython")}
         self.log = open(root / "server.log", "w")  # closed in stop()
         self.proc = subprocess.Popen(
@@ -94,8 +97,11 @@ class Lab:
              "--ServerApp.password=", "--ServerApp.allow_root=True",
              f"--ServerApp.root_dir={root / 'notebooks'}",
              f"--LabApp.user_settings_dir={root / 'settings'}",
-             f"--LabApp.workspaces_dir={root / 'workspaces'}"],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+             f"--LabApp.workspaces_dir={root / 'workspaces'}",
+             # as in `make lab`: a non-login shell keeps .venv/bin on the terminal's PATH
+             "--ServerApp.terminado_settings={'shell_command': ['/bin/bash', '-i']}"],
+            env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=root / "notebooks")  # terminals open here, as at the repository root in `make lab`
         self.kernels: set[int] = set()
 
     def _prepare(self) -> None:
@@ -238,6 +244,47 @@ def test_playground_runs_and_its_slider_redraws_in_the_browser(lab):
         finally:
             browser.close()
     assert time.monotonic() - start < DEADLINE + 15
+
+
+def documented_check_command() -> str:
+    """The `course check` command line exactly as README.md prints it for students."""
+    found = re.search(r"`(course check exercises/ex\d\d_\w+\.ipynb)`",
+                      (REPO / "README.md").read_text(encoding="utf-8"))
+    assert found, "README.md no longer shows a `course check exercises/...` command"
+    return found.group(1)
+
+
+def test_the_documented_check_command_works_in_a_jupyterlab_terminal(lab):
+    """A student opens File > New > Terminal and types the command the README gives."""
+    from playwright.sync_api import expect, sync_playwright
+    shutil.copytree(REPO / "exercises", lab.root / "notebooks" / "exercises")
+    command = documented_check_command()
+    out = lab.root / "notebooks" / "check-output.txt"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM))
+        try:
+            page = browser.new_page(viewport={"width": 1300, "height": 900})
+            page.goto(f"{lab.url}/lab?token={lab.token}", timeout=30_000)
+            page.locator(".lm-MenuBar-itemLabel", has_text=re.compile("^File$")).click()
+            page.locator(".lm-Menu-itemLabel", has_text=re.compile("^New$")).hover()
+            page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Terminal$")).click()
+            terminal = page.locator(".jp-Terminal .xterm-helper-textarea").first
+            expect(terminal).to_be_attached(timeout=30_000)
+            terminal.focus()
+            time.sleep(1.0)  # let the shell print its prompt before typing
+            # The command as documented; its output also goes to a file the test can read.
+            page.keyboard.type(f"{command} > {out.name} 2>&1; echo exit=$? >> {out.name}\n")
+            end = time.monotonic() + 120
+            while time.monotonic() < end and "exit=" not in (
+                    out.read_text() if out.exists() else ""):
+                time.sleep(0.5)
+        finally:
+            browser.close()
+    text = out.read_text() if out.exists() else ""
+    assert "exit=" in text, f"the command did not finish in the terminal: {text[-500:]!r}"
+    assert "command not found" not in text
+    assert re.search(r"ex\d\d_\w+: 0 / \d+ points", text), text[-1000:]  # a blank worksheet
+    assert "exit=1" in text
 
 
 def test_without_chromium_it_skips_with_the_install_command(monkeypatch):

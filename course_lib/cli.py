@@ -83,7 +83,8 @@ def parser() -> argparse.ArgumentParser:
 def limits_from(args: argparse.Namespace) -> Limits:
     """Sandbox limits from the command line (CPU time: generous, a backstop to the timeout)."""
     return Limits(timeout=args.timeout, memory_mb=args.memory, output_kb=args.max_output,
-                  cpu_seconds=max(60, int(10 * args.timeout)))
+                  cpu_seconds=max(60, int(10 * args.timeout)),
+                  notebook_seconds=max(60.0, 8 * args.timeout))
 
 
 def shown(path: Path) -> str:
@@ -139,12 +140,23 @@ def report_drift(changes: list[worksheets.ExerciseChange]) -> int:
 
 def cmd_grade(args: argparse.Namespace) -> int:
     """Grade a class folder, write the gradebook and reports, print the summary."""
-    from course_lib.grading import grader, report
+    from course_lib.grading import grader, isolation, report
 
     sheets = worksheets.load_worksheets(args.solutions)
     batch = grader.Batch(args.submissions, args.output, sheets, limits_from(args), args.jobs,
-                         args.force, secrets.randbits(63) if args.seed is None else args.seed)
+                         args.force, secrets.randbits(63) if args.seed is None else args.seed,
+                         args.solutions)
+    off = [name for name, on in isolation.protections().items() if not on]
+    if off:
+        print("course grade: WARNING: these protections are OFF on this machine: "
+              + "; ".join(off), file=sys.stderr)
     rows = grader.grade_folder(batch, report.Progress())
+    for r in rows:  # never silent: a submission that changed, a folder that was refused
+        if r.status == grader.CHANGED:
+            print(f"course grade: {r.student}/{r.worksheet}: {r.feedback}", file=sys.stderr)
+    for student in sorted({r.student for r in rows if r.status == grader.REFUSED}):
+        print(f"course grade: {student}: refused, graded 0 (a symbolic link or not a folder)",
+              file=sys.stderr)
     order = [s.name for s in sheets]
     folder = args.reports or args.output.with_name(f"{args.output.stem}_feedback")
     report.write_reports(folder, rows, order)

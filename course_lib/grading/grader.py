@@ -1,20 +1,29 @@
 """Grade submitted worksheets: one notebook, or a folder with one sub-folder per student.
 
-For each notebook the grader, in its own process:
+A class folder is first copied into a private snapshot (:mod:`~course_lib.grading.snapshot`),
+hashed, before any code runs; only the copies are graded, and the originals are hashed again at
+the end (a changed one is reported). For each notebook the grader, in its own process:
 
-1. reads the file (never writing to it) and finds the graded cells by metadata or cell id;
-2. checks statically that no answer uses course_lib's (or torch's) reference optimizers;
-3. starts a sandboxed child (:mod:`~course_lib.grading.sandbox`) that executes the code cells,
-   skipping self-checks and demos; a cell that hangs or kills the child is skipped on a restart;
-4. for each item, draws fresh random inputs and hyperparameters, asks the child to run the
+1. reads the copy (outputs dropped) and finds the answer cells by metadata, grade_id or id;
+2. rebuilds the instructor's worksheet with only the student's answer regions in it
+   (:mod:`~course_lib.grading.assembly`): nothing else the student wrote is ever run;
+3. checks each answer statically (:mod:`~course_lib.grading.policy`): allowed imports and
+   built-ins, no dunder access or file input/output, no use of the reference optimizers;
+4. starts a sandboxed child (:mod:`~course_lib.grading.sandbox`) that executes the setup and
+   answer cells; a cell that hangs or kills the child is skipped on a restart (restarts and the
+   notebook's total wall time are capped);
+5. for each item, draws fresh random inputs and hyperparameters, asks the child to run the
    student's class or function on them, and judges the answer here against the reference with
    :mod:`course_lib.checks`. Nothing the child prints or patches reaches this judgement.
 
-Each item gets full points when correct and 0 otherwise, with a status and feedback.
+Each item gets full points when correct and 0 otherwise, with a status and feedback; every
+feedback text is bounded and scrubbed (:mod:`~course_lib.grading.scrub`).
 """
 
 from __future__ import annotations
 
+import json
+import time
 import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -25,22 +34,29 @@ from typing import Any
 import numpy as np
 
 from course_lib import checks
-from course_lib.grading import items, report, runner
+from course_lib.grading import (
+    assembly,
+    isolation,
+    items,
+    policy,
+    report,
+    runner,
+    scrub,
+    snapshot,
+)
 from course_lib.grading.report import Row
 from course_lib.grading.sandbox import MEMORY, OUTPUT, Child, ChildFailure, Limits
-from course_lib.grading.worksheets import (
-    MalformedNotebook,
-    Worksheet,
-    answer_symbols,
-    plan,
-    read_submission,
-    uses_reference,
-)
+from course_lib.grading.worksheets import SOLUTIONS, Worksheet, answer_symbols
 
 USES_REFERENCE = "uses the reference implementation"
+POLICY = "policy"
 MALFORMED = "malformed notebook"
 MISSING_WORKSHEET = "missing worksheet"
-MISSING_CELL = "answer cell missing"
+MISSING_CELL = assembly.MISSING_CELL
+REFUSED = "refused"
+CHANGED = "changed during grading"
+NOTE = "note"
+BUDGET = "notebook time budget exceeded"
 GRADER_ERROR = "grader error"
 NOTEBOOK = "(notebook)"  # the item name of a row about the notebook rather than an answer
 
@@ -53,16 +69,32 @@ class Session:
         self.failed: dict[str, ChildFailure] = {}  # cell label -> what stopped the child
         self.errors: dict[str, dict] = {}  # cell label -> the exception it raised
         self.child: Child | None = None
+        self.started = 0
+        self.deadline = time.monotonic() + limits.notebook_seconds
+
+    def left(self) -> float:
+        """Wall seconds left in the notebook's budget; :class:`ChildFailure` when none."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise ChildFailure(BUDGET, f"the notebook used up its {self.limits.notebook_seconds:g}"
+                                       f" s of grading time")
+        return left
 
     def ready(self) -> Child:
         """A child that has executed every cell that does not hang, kill it or exhaust it."""
         while self.child is None:
+            self.left()
+            if self.started > self.limits.restarts:
+                raise ChildFailure(BUDGET, f"the grading process had to be restarted more than "
+                                           f"{self.limits.restarts} times")
+            self.started += 1
             child = Child(self.limits)
             label = ""
             try:
                 for label, source in self.cells:
                     if label not in self.failed:
-                        answer = child.request({"op": "exec", "source": source, "name": label})
+                        answer = child.request({"op": "exec", "source": source, "name": label},
+                                               timeout=self.left())
                         if isinstance(answer.get("error"), dict):
                             self.errors[label] = answer["error"]
                         failure = resource_failure(answer.get("error"), self.limits)
@@ -70,14 +102,17 @@ class Session:
                             raise failure
                 self.child = child
             except ChildFailure as failure:
-                self.failed[label] = failure
                 child.close()
+                if failure.status == BUDGET:
+                    raise
+                self.failed[label] = failure
         return self.child
 
     def call(self, payload: dict[str, Any]) -> dict[str, Any]:
         """One request to a ready child; on failure the child is dropped (restarted next time)."""
         try:
-            return self.ready().request(payload)
+            child = self.ready()
+            return child.request(payload, timeout=self.left())
         except ChildFailure:
             self.close()
             raise
@@ -164,40 +199,89 @@ def same_status(sheet: Worksheet, status: str, message: str) -> list[Row]:
     return rows_for(sheet, {k: checks.Verdict(k, status, message) for k in sheet.items})
 
 
-def grade_notebook(sheet: Worksheet, path: Path | None, limits: Limits,
-                   rng: np.random.Generator) -> list[Row]:
-    """Grade one submitted notebook (``path`` None or absent: the worksheet is missing)."""
-    if path is None or not path.is_file():
-        return same_status(sheet, MISSING_WORKSHEET, f"{sheet.name}.ipynb was not submitted.")
-    try:
-        cells = read_submission(path)
-    except (MalformedNotebook, OSError) as exc:
-        return same_status(sheet, MALFORMED, f"{path.name} could not be read: {exc}.")
-    todo = plan(sheet, cells)
+def policy_verdicts(sheet: Worksheet, built: assembly.Assembly,
+                    template: assembly.Template) -> dict[str, checks.Verdict]:
+    """Verdicts for the answers that use the reference code or break the answer policy."""
     symbols = answer_symbols(sheet)
-    verdicts = {k: checks.Verdict(k, MISSING_CELL, f"{symbols[k]}: its answer cell is missing "
-                                  f"from the notebook (deleted?).") for k in todo.missing}
-    for key in uses_reference(sheet, [source for _, source in todo.cells]):
-        verdicts.setdefault(key, checks.Verdict(key, USES_REFERENCE, (
-            f"{symbols[key]} uses course_lib's (or torch's) optimizer instead of your own "
-            f"code.")))
-    session = Session(todo.cells, limits)
+    verdicts: dict[str, checks.Verdict] = {}
+    tainted = policy.reference_users([source for _, source in built.cells])
+    for key in sheet.items:
+        if key in built.answers and symbols[key] in tainted:
+            verdicts[key] = checks.Verdict(key, USES_REFERENCE, (
+                f"{symbols[key]} uses course_lib's (or torch's) optimizer instead of your own "
+                f"code."))
+    allowed = policy.setup_modules(template.setup)
+    for key, regions in built.regions.items():
+        if key in verdicts:
+            continue
+        found = [policy.Violation(v.construct, v.line + start - 1)
+                 for start, text in regions for v in policy.violations(text, allowed)]
+        if found:
+            listed = "; ".join(str(v) for v in found[:3]) + ("; ..." if len(found) > 3 else "")
+            verdicts[key] = checks.Verdict(key, POLICY, (
+                f"{symbols[key]}: {built.answers[key]} uses what an answer may not use "
+                f"({listed}); it was not run."))
+    return verdicts
+
+
+def grade_cells(sheet: Worksheet, cells: Sequence[dict], limits: Limits,
+                rng: np.random.Generator, template: assembly.Template) -> list[Row]:
+    """Grade the cells of one submission: only its answer regions, in the instructor's sheet."""
+    built = assembly.assemble(sheet, template, cells)
+    symbols = answer_symbols(sheet)
+    verdicts = {k: checks.Verdict(k, status, f"{symbols[k]}: {why}.")
+                for k, (status, why) in built.problems.items()}
+    verdicts.update(policy_verdicts(sheet, built, template))
+    refused = {built.answers[k] for k in verdicts if k in built.answers}
+    session = Session([c for c in built.cells if c[0] not in refused], limits)
     try:
         for key in sheet.items:
             if key not in verdicts:
                 verdict = grade_item(session, key, rng)
                 if verdict.status == checks.MISSING:
-                    verdict = explain_missing(verdict, session, todo.answers[key])
+                    verdict = explain_missing(verdict, session, built.answers[key])
                 verdicts[key] = verdict
     finally:
         session.close()
     rows = rows_for(sheet, verdicts)
-    answer_cells = set(todo.answers.values())
+    answer_cells = set(built.answers.values())
     for label, failure in session.failed.items():
         if label not in answer_cells:
             rows.append(Row("", sheet.name, NOTEBOOK, 0.0, 0.0, failure.status,
                             f"{label} was stopped and skipped: {failure.detail}."))
+    for row in rows:
+        row.feedback = scrub.clean(row.feedback)
     return rows
+
+
+_TEMPLATES: dict[tuple[str, str], assembly.Template] = {}
+
+
+def template_for(sheet: Worksheet, solutions: Path = SOLUTIONS) -> assembly.Template:
+    """The worksheet's setup and answer scaffolding (read once per run)."""
+    key = (str(solutions), sheet.name)
+    if key not in _TEMPLATES:
+        _TEMPLATES[key] = assembly.load_template(sheet, solutions)
+    return _TEMPLATES[key]
+
+
+def grade_notebook(sheet: Worksheet, path: Path | None, limits: Limits,
+                   rng: np.random.Generator, solutions: Path = SOLUTIONS) -> list[Row]:
+    """Grade one notebook file (``path`` None or absent: the worksheet is missing).
+
+    ``course check`` calls this on a student's own file; a class is graded from snapshots.
+    """
+    if path is None or not (path.is_file() or path.is_symlink()):
+        return same_status(sheet, MISSING_WORKSHEET, f"{sheet.name}.ipynb was not submitted.")
+    try:
+        if path.is_symlink():
+            raise snapshot.Unreadable("it is a symbolic link, not a file")
+        snapshot.hash_file(path)  # refuses anything but a regular file of a sane size
+        cells = snapshot.load_cells(path)
+    except (snapshot.Unreadable, OSError) as exc:
+        return same_status(sheet, MALFORMED, scrub.clean(f"{path.name} could not be read: "
+                                                         f"{exc}."))
+    return grade_cells(sheet, cells, limits, rng, template_for(sheet, solutions))
 
 
 def seed_for(seed: int, student: str, worksheet: str) -> np.random.Generator:
@@ -217,49 +301,139 @@ class Batch:
     jobs: int = 1
     force: bool = False
     seed: int = 0
+    solutions: Path = SOLUTIONS
 
 
 def students_in(folder: Path) -> list[str]:
-    """The student sub-folders (hidden folders such as .ipynb_checkpoints are skipped)."""
-    return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    """The student sub-folders (hidden ones skipped; links listed, to be refused)."""
+    return snapshot.students_in(folder)
+
+
+def hashes_path(gradebook: Path) -> Path:
+    """Where the hashes of the graded notebooks are kept, next to the gradebook."""
+    return gradebook.with_name(gradebook.name + ".sha256.json")
+
+
+def read_hashes(gradebook: Path) -> dict[str, str]:
+    """``"student/worksheet" -> sha256`` of the notebooks the gradebook's rows are about."""
+    try:
+        data = json.loads(hashes_path(gradebook).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def _key(student: str, sheet: str) -> str:
+    return json.dumps([student, sheet])
+
+
+def note_row(sheet: str, status: str, text: str) -> Row:
+    """A row about the notebook itself (no points)."""
+    return Row("", sheet, NOTEBOOK, 0.0, 0.0, status, scrub.clean(text))
+
+
+def grade_entry(batch: Batch, entry: snapshot.Entry, sheet: Worksheet) -> list[Row]:
+    """Grade one snapshot entry: a copy, or a refusal, or a missing worksheet."""
+    name = entry.original.name if entry.original else f"{sheet.name}.ipynb"
+    if entry.refused:
+        found = same_status(sheet, MALFORMED, f"{name} could not be read: {entry.refused}.")
+    elif entry.copy is None:
+        found = same_status(sheet, MISSING_WORKSHEET, f"{sheet.name}.ipynb was not submitted."
+                            + (f" ({entry.note})" if entry.note else ""))
+    else:
+        try:
+            cells = snapshot.load_cells(entry.copy)
+        except (snapshot.Unreadable, OSError) as exc:
+            found = same_status(sheet, MALFORMED, f"{name} could not be read: {exc}.")
+        else:
+            found = grade_cells(sheet, cells, batch.limits,
+                                seed_for(batch.seed, entry.student, sheet.name),
+                                template_for(sheet, batch.solutions))
+        if entry.note:
+            found.append(note_row(sheet.name, NOTE, entry.note + "."))
+    for row in found:
+        row.feedback = scrub.clean(row.feedback)
+    return found
 
 
 def grade_folder(batch: Batch, progress: Callable[[int, int, str], None] | None = None,
                  ) -> list[Row]:
     """Grade every student's worksheets; resume from an existing gradebook unless ``force``.
 
-    The gradebook is rewritten atomically after every notebook, so an interrupted run leaves a
+    Everything is copied and hashed first; a notebook already in the gradebook is skipped only
+    when its hash is the one it was graded with (a changed one is regraded, with a note). The
+    gradebook is rewritten atomically after every notebook, so an interrupted run leaves a
     complete file and the next run continues where it stopped. Returns all rows, sorted.
     """
     if not batch.submissions.is_dir():
         raise NotADirectoryError(f"submissions folder {batch.submissions} does not exist")
     if isinstance(batch.jobs, bool) or not isinstance(batch.jobs, int) or batch.jobs < 1:
         raise ValueError(f"jobs must be a whole number >= 1, got {batch.jobs!r}")
-    students = students_in(batch.submissions)
     old = [] if batch.force or not batch.gradebook.exists() else report.read_gradebook(
         batch.gradebook)
-    done = {(r.student, r.worksheet) for r in old if r.status != MISSING_WORKSHEET}
-    rows = [r for r in old if (r.student, r.worksheet) in done]
-    tasks = [(s, sheet) for s in students for sheet in batch.sheets if (s, sheet.name) not in done]
-    order = [sheet.name for sheet in batch.sheets]
+    isolation.make_undumpable()
+    isolation.become_subreaper()
+    snap = snapshot.take(batch.submissions, [sheet.name for sheet in batch.sheets])
+    try:
+        return _grade_snapshot(batch, snap, old, progress)
+    finally:
+        snap.close()
 
-    def work(student: str, sheet: Worksheet) -> list[Row]:
-        path = batch.submissions / student / f"{sheet.name}.ipynb"
+
+def _grade_snapshot(batch: Batch, snap: snapshot.Snapshot, old: list[Row],
+                    progress: Callable[[int, int, str], None] | None) -> list[Row]:
+    order = [sheet.name for sheet in batch.sheets]
+    stored = {} if batch.force else read_hashes(batch.gradebook)
+    hashes: dict[str, str] = {}
+    graded = {(r.student, r.worksheet) for r in old if r.status != MISSING_WORKSHEET}
+    done, regrade = set(), set()
+    for pair in graded:
+        entry = snap.entries.get(pair)
+        if entry is not None and entry.sha256 and stored.get(_key(*pair)) == entry.sha256:
+            done.add(pair)
+            hashes[_key(*pair)] = entry.sha256
+        else:
+            regrade.add(pair)
+    rows = [r for r in old if (r.student, r.worksheet) in done]
+    for student, why in snap.refused_students.items():
+        for sheet in batch.sheets:
+            rows += [Row(student, *r.astuple()[1:])
+                     for r in same_status(sheet, REFUSED, why + ".")]
+    tasks = [(entry, sheet) for sheet in batch.sheets for entry in snap.entries.values()
+             if entry.sheet == sheet.name and (entry.student, sheet.name) not in done]
+    tasks.sort(key=lambda t: (t[0].student, order.index(t[1].name)))
+
+    def work(entry: snapshot.Entry, sheet: Worksheet) -> list[Row]:
         try:
-            found = grade_notebook(sheet, path, batch.limits,
-                                   seed_for(batch.seed, student, sheet.name))
+            found = grade_entry(batch, entry, sheet)
         except Exception as exc:  # a fault of the grader itself must not stop the class
-            found = same_status(sheet, GRADER_ERROR, f"the grader failed on this notebook "
-                                f"({type(exc).__name__}: {exc}); please report it.")
-        return [Row(student, *r.astuple()[1:]) for r in found]
+            found = same_status(sheet, GRADER_ERROR, scrub.clean(
+                f"the grader failed on this notebook ({type(exc).__name__}: {exc}); please "
+                f"report it."))
+        if (entry.student, sheet.name) in regrade:
+            found.append(note_row(sheet.name, NOTE, "regraded: the notebook changed since the "
+                                                    "last run (or was not recorded)."))
+        return [Row(entry.student, *r.astuple()[1:]) for r in found]
+
+    def save() -> None:
+        report.write_gradebook(batch.gradebook, report.sort_rows(rows, order))
+        report.atomic_write(hashes_path(batch.gradebook), json.dumps(hashes, indent=0))
 
     with ThreadPoolExecutor(max_workers=batch.jobs) as pool:
-        futures = {pool.submit(work, s, sheet): f"{s}/{sheet.name}" for s, sheet in tasks}
+        futures = {pool.submit(work, e, sheet): (e, sheet) for e, sheet in tasks}
         for n, future in enumerate(as_completed(futures), start=1):
+            entry, sheet = futures[future]
             rows += future.result()
-            report.write_gradebook(batch.gradebook, report.sort_rows(rows, order))
+            if entry.sha256:
+                hashes[_key(entry.student, sheet.name)] = entry.sha256
+            save()
             if progress:
-                progress(n, len(tasks), futures[future])
+                progress(n, len(tasks), f"{entry.student}/{sheet.name}")
+    for entry in snap.changed():
+        hashes.pop(_key(entry.student, entry.sheet), None)
+        rows.append(Row(entry.student, entry.sheet, NOTEBOOK, 0.0, 0.0, CHANGED, (
+            "the submitted file changed while the class was graded; the grades are those of "
+            "the copy taken before grading, and the next run grades it again.")))
     rows = report.sort_rows(rows, order)
-    report.write_gradebook(batch.gradebook, rows)
+    save()
     return rows

@@ -8,6 +8,7 @@ over the old one (``os.replace``), so a reader never sees a half-written file.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import os
 import re
@@ -87,8 +88,15 @@ def sort_rows(rows: Iterable[Row], worksheets: Sequence[str]) -> list[Row]:
 
 # ----- per-student feedback --------------------------------------------------------------------
 def safe_name(student: str) -> str:
-    """A file name for a student folder name (no path separators or odd characters)."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", student).strip("._") or "student"
+    """A file name for a student folder name (no path separators or odd characters).
+
+    A name that had to be changed gets a short hash of the original, so two folders that
+    differ only in such characters ("ann lee", "ann_lee") never share a report.
+    """
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", student).strip("._")[:80] or "student"
+    if name != student:
+        name += "-" + hashlib.sha256(student.encode("utf-8", "surrogateescape")).hexdigest()[:10]
+    return name
 
 
 def feedback_markdown(student: str, rows: Sequence[Row], worksheets: Sequence[str]) -> str:
@@ -115,9 +123,11 @@ def feedback_markdown(student: str, rows: Sequence[Row], worksheets: Sequence[st
 
 def write_reports(folder: Path, rows: Sequence[Row], worksheets: Sequence[str]) -> list[Path]:
     """A Markdown report per student in ``folder``; returns the files written."""
-    written = []
+    written: list[Path] = []
     for student in sorted({r.student for r in rows}):
         path = folder / f"{safe_name(student)}.md"
+        if path in written:  # only a made-up hash collision gets here
+            path = folder / f"{safe_name(student)}-{len(written)}.md"
         atomic_write(path, feedback_markdown(student, [r for r in rows if r.student == student],
                                              worksheets))
         written.append(path)

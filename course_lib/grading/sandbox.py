@@ -9,7 +9,11 @@ current directory on the path) started in a fresh session with:
 * a file-size limit: stdout and stderr go to a file in the scratch directory, and a child
   that prints more than the limit is killed by SIGXFSZ;
 * a scratch working directory (also its HOME and TMPDIR), deleted afterwards;
-* a minimal environment (no inherited variables besides PATH), single-threaded BLAS.
+* a clean environment (PATH=/usr/bin:/bin, HOME and TMPDIR the scratch directory, LANG,
+  PYTHONHASHSEED, single-threaded BLAS, and a marker naming the child): nothing of the grader's;
+* when :mod:`~course_lib.grading.isolation` can, its own user and PID namespaces (it is PID 1
+  there: everything it starts dies with it, and it cannot signal the grader); otherwise the
+  grader adopts its orphans (subreaper) and kills every process carrying its marker.
 
 Requests go as JSON lines on one pipe; answers come back as JSON lines on another, never as
 pickles (unpickling could run code in the grader). Each answer must echo the request's random
@@ -35,6 +39,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from course_lib.grading import isolation
+
 RUNNER = Path(__file__).with_name("runner.py")
 MAX_ANSWER = 16 * 1024 * 1024  # bytes in one answer line
 
@@ -53,10 +59,13 @@ class Limits:
     memory_mb: int = 1024
     output_kb: int = 1024
     cpu_seconds: int = 300
+    notebook_seconds: float = 300.0  # wall time for everything one notebook runs
+    restarts: int = 4  # children started again after one died, per notebook
 
     def __post_init__(self) -> None:
         checks = {"timeout": (self.timeout, 0.1), "memory_mb": (self.memory_mb, 200),
-                  "output_kb": (self.output_kb, 16), "cpu_seconds": (self.cpu_seconds, 1)}
+                  "output_kb": (self.output_kb, 16), "cpu_seconds": (self.cpu_seconds, 1),
+                  "notebook_seconds": (self.notebook_seconds, 1), "restarts": (self.restarts, 0)}
         for name, (value, low) in checks.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
                 raise ValueError(f"Limits: {name} must be a number >= {low}, got {value!r}")
@@ -80,11 +89,13 @@ def _apply_limits(limits: Limits) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-def _environment(scratch: str) -> dict[str, str]:
+def _environment(scratch: str, token: str) -> dict[str, str]:
+    """The child's whole environment: nothing is inherited from the grader."""
     one = "1"
-    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": scratch, "TMPDIR": scratch,
-            "LANG": "C.UTF-8", "MPLBACKEND": "Agg", "MPLCONFIGDIR": scratch,
-            "OPENBLAS_NUM_THREADS": one, "OMP_NUM_THREADS": one, "MKL_NUM_THREADS": one}
+    return {"PATH": "/usr/bin:/bin", "HOME": scratch, "TMPDIR": scratch,
+            "LANG": "C.UTF-8", "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg",
+            "MPLCONFIGDIR": scratch, "OPENBLAS_NUM_THREADS": one, "OMP_NUM_THREADS": one,
+            "MKL_NUM_THREADS": one, isolation.MARKER: token}
 
 
 class Child:
@@ -92,6 +103,7 @@ class Child:
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
+        self.token = secrets.token_hex(8)
         self.scratch = tempfile.mkdtemp(prefix="course-grade-")
         self.log = Path(self.scratch) / "output.txt"
         req_r, self._req_w = os.pipe()
@@ -99,9 +111,11 @@ class Child:
         try:
             with open(self.log, "wb") as out:
                 self.proc = subprocess.Popen(
-                    [sys.executable, "-I", str(RUNNER), str(req_r), str(ans_w)],
+                    [*isolation.pid_namespace_prefix(), sys.executable, "-I", str(RUNNER),
+                     str(req_r), str(ans_w)],
                     pass_fds=(req_r, ans_w), stdin=subprocess.DEVNULL, stdout=out,
-                    stderr=subprocess.STDOUT, cwd=self.scratch, env=_environment(self.scratch),
+                    stderr=subprocess.STDOUT, cwd=self.scratch,
+                    env=_environment(self.scratch, self.token),
                     preexec_fn=partial(_apply_limits, limits), start_new_session=True)
         finally:
             os.close(req_r)
@@ -114,10 +128,10 @@ class Child:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def request(self, payload: dict[str, Any]) -> dict[str, Any]:
+    def request(self, payload: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
         """Send one request and wait for its answer; :class:`ChildFailure` if none comes."""
         nonce = secrets.token_hex(16)
-        deadline = time.monotonic() + self.limits.timeout
+        deadline = time.monotonic() + min(self.limits.timeout, timeout or self.limits.timeout)
         self._write((json.dumps({**payload, "nonce": nonce}) + "\n").encode(), deadline)
         while True:
             line = self._read_line(deadline)
@@ -179,13 +193,17 @@ class Child:
             return ""
 
     def kill(self) -> None:
-        """Kill the child's whole process group (it may have started processes of its own)."""
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+        """Kill the child's whole process group, then every orphan it left (marked processes).
+
+        The group is killed even when the child itself has already exited: a process it
+        started may still be running in it.
+        """
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
         self.proc.wait()
+        isolation.sweep(self.token)
 
     def close(self) -> None:
         """Ask the child to stop, make sure it did, and delete the scratch directory."""

@@ -1,6 +1,6 @@
 # worksheet: ex01_gradient_descent
 # append
-# expect: grad_ellipse=correct; sgd=correct; max_stable_lr=correct; (notebook)=output limit exceeded
+# expect: grad_ellipse=correct; sgd=correct; max_stable_lr=correct; (notebook)=absent
 import os
 
 block = b"x" * (1 << 20)

@@ -8,4 +8,4 @@ class SGD:
 
     def update(self, params, grads):
         while True:
-            self.hoard.append(bytearray(10**7))
+            self.hoard.append(bytearray(10**8))

@@ -1,6 +1,6 @@
 # worksheet: ex01_gradient_descent
 # append
-# expect: grad_ellipse=correct; sgd=correct; max_stable_lr=correct; (notebook)=crashed
+# expect: grad_ellipse=correct; sgd=correct; max_stable_lr=correct; (notebook)=absent
 import os
 
 os._exit(1)

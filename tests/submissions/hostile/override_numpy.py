@@ -1,6 +1,6 @@
 # worksheet: ex03_adagrad
 # replace: adagrad
-# expect: adagrad=wrong; adagrad_effective_lr=correct
+# expect: adagrad=policy; adagrad_effective_lr=correct
 import numpy as np
 
 np.allclose = lambda *args, **kwargs: True

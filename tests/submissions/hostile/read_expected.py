@@ -1,6 +1,6 @@
 # worksheet: ex05_adam
 # replace: adam
-# expect: adam=wrong; uncorrected_first_step=correct
+# expect: adam=policy; uncorrected_first_step=correct
 import gc
 import sys
 

@@ -1,6 +1,6 @@
 # worksheet: ex04_rmsprop
 # replace: rmsprop
-# expect: rmsprop=error; rmsprop_s_after=correct
+# expect: rmsprop=policy; rmsprop_s_after=correct
 import importlib
 
 

@@ -1,6 +1,6 @@
 # worksheet: ex01_gradient_descent
 # replace: sgd
-# expect: sgd=error; grad_ellipse=correct; max_stable_lr=correct
+# expect: sgd=policy; grad_ellipse=correct; max_stable_lr=correct
 import sys
 
 

@@ -1,0 +1,9 @@
+# worksheet: ex01_gradient_descent
+# replace: sgd
+# expect: sgd=error; grad_ellipse=correct; max_stable_lr=correct
+class SGD:
+    def __init__(self, lr=0.01):
+        self.lr = lr
+
+    def update(self, params, grads):
+        raise SystemExit(0)

@@ -83,20 +83,24 @@ class Optimizer:
     """Base class: ``update(params, grads)`` moves every parameter in place, one step.
 
     Subclasses set ``buffers`` (the names of their per-parameter state, as in the notebooks'
-    math) and implement :meth:`step` for one block. ``opt.t`` counts the updates made;
-    ``opt.state[key][name]`` holds the buffers of parameter ``key``.
+    math) and implement :meth:`step` for one block. ``opt.state[key][name]`` holds the buffers
+    of parameter ``key`` and its own step count ``opt.state[key]["t"]`` (as torch keeps
+    ``step`` per parameter: a parameter that joins later starts its bias correction at 1);
+    ``opt.t`` counts the ``update`` calls, for display.
     """
 
     name: ClassVar[str] = "optimizer"
     buffers: ClassVar[tuple[str, ...]] = ()
-    lr = Hyper(0.0, low_open=True)
+    # Per-parameter numbers kept next to the buffers (NAdam adds its mu product).
+    scalars: ClassVar[tuple[str, ...]] = ("t",)
+    lr = Hyper(0.0)  # lr = 0 is allowed, as in torch: nothing moves, the state still updates
     weight_decay = Hyper(0.0)
 
     def __init__(self, lr: float, weight_decay: float = 0.0) -> None:
         self.lr = lr
         self.weight_decay = weight_decay
         self.t = 0
-        self.state: dict[str, dict[str, np.ndarray]] = {}
+        self.state: dict[str, dict[str, Any]] = {}
         self._scratch: dict[np.dtype, np.ndarray] = {}
 
     # ----- what a subclass writes -------------------------------------------------------------
@@ -104,12 +108,17 @@ class Optimizer:
              tmp: np.ndarray, tmp2: np.ndarray) -> None:
         """Move the block ``p`` in place given its gradient ``g`` (read-only) and state views.
 
-        ``tmp`` and ``tmp2`` are scratch arrays of the block's shape and dtype.
+        ``tmp`` and ``tmp2`` are scratch arrays of the block's shape and dtype; ``state["t"]``
+        is this parameter's step count, already incremented (1 on its first step).
         """
         raise NotImplementedError
 
-    def begin_update(self) -> None:
-        """Hook run once per ``update`` after ``t`` is incremented (e.g. NAdam's product)."""
+    def new_state(self, p: np.ndarray) -> dict[str, Any]:
+        """The state of a parameter before its first step: t = 0 and zero buffers."""
+        return {"t": 0, **{name: np.zeros_like(p) for name in self.buffers}}
+
+    def begin_step(self, state: dict[str, Any]) -> None:
+        """Hook run once per parameter and step, after its ``t`` is incremented."""
 
     # ----- the public API -----------------------------------------------------------------------
     def hyperparameters(self) -> dict[str, Any]:
@@ -123,17 +132,23 @@ class Optimizer:
     def update(self, params: Mapping[str, np.ndarray], grads: Mapping[str, Any]) -> None:
         """One step: update every array of ``params`` in place using ``grads`` (same keys).
 
-        Every check runs before anything changes: on an error, parameters, state and ``t``
-        are left exactly as they were.
+        A gradient of ``None`` skips its parameter, as torch skips ``p.grad is None``: no step,
+        no weight decay, no change to its state or its ``t``. Every check runs before anything
+        changes: on an error, parameters, state and ``t`` are left exactly as they were.
         """
         grads = self._checked(params, grads)
         for key, p in params.items():
-            self._ensure_state(key, p)
+            if key not in self.state and grads[key] is not None:
+                self.state[key] = self.new_state(p)
         self.t += 1
-        self.begin_update()
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             for key, p in params.items():
-                for pb, gb, sb, (tmp, tmp2, gtmp) in self._blocks(p, grads[key], self.state[key]):
+                if grads[key] is None:
+                    continue
+                state = self.state[key]
+                state["t"] += 1
+                self.begin_step(state)
+                for pb, gb, sb, (tmp, tmp2, gtmp) in self._blocks(p, grads[key], state):
                     self.step(pb, self.l2(pb, gb, gtmp), sb, tmp, tmp2)
 
     def l2(self, p: np.ndarray, g: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -149,13 +164,22 @@ class Optimizer:
         return out
 
     def state_dict(self) -> dict[str, Any]:
-        """A deep copy of everything needed to continue the run: hyperparameters, t, state."""
+        """A deep copy of everything needed to continue the run: hyperparameters, t, state.
+
+        ``state[key]`` holds the buffers of parameter ``key`` (copies) and its own ``t``.
+        """
         return {"optimizer": self.name, "hyperparameters": self.hyperparameters(), "t": self.t,
-                "state": {k: {n: a.copy() for n, a in s.items()} for k, s in self.state.items()},
+                "state": {k: {n: a.copy() if isinstance(a, np.ndarray) else a
+                              for n, a in s.items()} for k, s in self.state.items()},
                 "extra": self.extra_state()}
 
     def load_state_dict(self, sd: Mapping[str, Any]) -> None:
-        """Restore a :meth:`state_dict`; checks everything first and changes nothing on error."""
+        """Restore a :meth:`state_dict`; checks everything first and changes nothing on error.
+
+        A state dict saved before the step count was kept per parameter (no ``"t"`` in
+        ``state[key]``) gives every parameter the shared ``t``: then every parameter had made
+        every update.
+        """
         for field in ("optimizer", "hyperparameters", "t", "state"):
             if field not in sd:
                 raise KeyError(f"state dict has no {field!r} entry (keys: {sorted(sd)})")
@@ -166,12 +190,17 @@ class Optimizer:
         if unknown:
             raise KeyError(f"unknown hyperparameters {sorted(unknown)}; allowed: {names}")
         trial = type(self)(**sd["hyperparameters"])  # validates every value before we copy any
-        t = sd["t"]
-        if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or t < 0:
-            raise ValueError(f"state dict's t must be a whole number >= 0, got {t!r}")
-        state = {key: _checked_buffers(key, bufs, trial.buffers)
-                 for key, bufs in sd["state"].items()}
-        extra = trial.parse_extra_state(sd.get("extra", {}))
+        t = _checked_count("state dict's t", sd["t"])
+        raw_extra = sd.get("extra", {})
+        extra = trial.parse_extra_state(raw_extra)
+        if not isinstance(sd["state"], Mapping):
+            raise TypeError(f"state dict's state must be a dict, got {type(sd['state']).__name__}")
+        state = {}
+        for key, bufs in sd["state"].items():
+            arrays = _checked_buffers(key, bufs, trial.buffers, trial.scalars)
+            scalars = trial.parse_scalars(key, {n: bufs[n] for n in trial.scalars if n in bufs},
+                                          t, raw_extra)
+            state[key] = {**scalars, **arrays}
         # Everything is valid: only now does the optimizer change.
         self.__dict__.update({k: getattr(trial, k) for k in names})
         self.buffers = trial.buffers
@@ -185,6 +214,15 @@ class Optimizer:
     def parse_extra_state(self, extra: Mapping[str, Any]) -> dict[str, Any]:
         """Check what :meth:`extra_state` saved; return the attributes to restore."""
         return {}
+
+    def parse_scalars(self, key: str, scalars: Mapping[str, Any], t: int,
+                      extra: Mapping[str, Any]) -> dict[str, Any]:
+        """Check one parameter's saved numbers (its ``t``); fill in those an older dict lacks.
+
+        ``t`` is the dict's shared step count and ``extra`` its ``"extra"`` entry.
+        """
+        count = scalars.get("t", t)
+        return {"t": _checked_count(f"state[{key!r}]['t']", count)}
 
     # ----- internals ------------------------------------------------------------------------------
     def _checked(self, params: Mapping[str, Any], grads: Mapping[str, Any]) -> dict:
@@ -206,6 +244,9 @@ class Optimizer:
                                 f"(it is updated in place), got {kind}")
             if not p.flags.writeable:
                 raise ValueError(f"params[{key!r}] is read-only; it must be updated in place")
+            if grads[key] is None:  # skipped this step
+                checked[key] = None
+                continue
             g = np.asarray(grads[key])
             if not (np.issubdtype(g.dtype, np.floating) or np.issubdtype(g.dtype, np.integer)):
                 raise TypeError(f"grads[{key!r}] must hold numbers, got dtype {g.dtype}")
@@ -213,15 +254,11 @@ class Optimizer:
                 raise ValueError(f"grads[{key!r}] has shape {g.shape} but params[{key!r}] "
                                  f"has shape {p.shape}")
             old = self.state.get(key)
-            if old and next(iter(old.values())).shape != p.shape:
+            if old and self.buffers and old[self.buffers[0]].shape != p.shape:
                 raise ValueError(f"params[{key!r}] has shape {p.shape} but its optimizer state "
-                                 f"has shape {next(iter(old.values())).shape}")
+                                 f"has shape {old[self.buffers[0]].shape}")
             checked[key] = g
         return checked
-
-    def _ensure_state(self, key: str, p: np.ndarray) -> None:
-        if key not in self.state:
-            self.state[key] = {name: np.zeros_like(p) for name in self.buffers}
 
     def _tmp(self, dtype: np.dtype, size: int) -> np.ndarray:
         buf = self._scratch.get(dtype)
@@ -229,12 +266,13 @@ class Optimizer:
             buf = self._scratch[dtype] = np.empty((3, max(size, 1)), dtype)
         return buf[:, :size]
 
-    def _blocks(self, p: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray]) -> Iterator:
+    def _blocks(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> Iterator:
         """Yield (p, g, state, scratch) views, block by block over the flattened arrays.
 
-        ``scratch`` holds three arrays of the block's size: tmp, tmp2 and one for the L2 term.
+        ``scratch`` holds three arrays of the block's size: tmp, tmp2 and one for the L2 term;
+        the block's state holds views of the buffers and the parameter's numbers (``t``).
         """
-        arrays = [p, *state.values()]
+        arrays = [p, *(state[n] for n in self.buffers)]
         if not all(a.flags.c_contiguous for a in arrays):
             # Flattening a non-contiguous array would copy it and lose the in-place update.
             # Its scratch comes from the same buffer (grown once if need be), shaped like p.
@@ -242,22 +280,37 @@ class Optimizer:
             yield p, g, state, [row.reshape(p.shape) for row in scratch]
             return
         flat_p, flat_g = p.reshape(-1), g.reshape(-1)
-        flat_s = {n: a.reshape(-1) for n, a in state.items()}
+        flat_s = {n: state[n].reshape(-1) for n in self.buffers}
+        numbers = {n: state[n] for n in self.scalars}
         n = flat_p.size
         scratch = self._tmp(p.dtype, min(n, BLOCK))
         for lo in range(0, n, BLOCK):
             hi = min(lo + BLOCK, n)
-            yield (flat_p[lo:hi], flat_g[lo:hi], {k: a[lo:hi] for k, a in flat_s.items()},
-                   scratch[:, : hi - lo])
+            yield (flat_p[lo:hi], flat_g[lo:hi],
+                   {**numbers, **{k: a[lo:hi] for k, a in flat_s.items()}}, scratch[:, : hi - lo])
 
 
-def _checked_buffers(key: str, bufs: Any, names: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """Copies of one parameter's buffers, after checking names, dtypes and shapes agree."""
-    if not isinstance(bufs, Mapping) or set(bufs) != set(names):
-        got = sorted(bufs) if isinstance(bufs, Mapping) else type(bufs).__name__
+def _checked_count(what: str, t: Any) -> int:
+    """A step count: a whole number >= 0."""
+    if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or t < 0:
+        raise ValueError(f"{what} must be a whole number >= 0, got {t!r}")
+    return int(t)
+
+
+def _checked_buffers(key: str, bufs: Any, names: tuple[str, ...],
+                     scalars: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """Copies of one parameter's buffers, after checking names, dtypes and shapes agree.
+
+    The per-parameter numbers ``scalars`` (``t``) may sit next to the buffers; they are checked
+    elsewhere.
+    """
+    arrays = ({n: b for n, b in bufs.items() if n not in scalars}
+              if isinstance(bufs, Mapping) else None)
+    if arrays is None or set(arrays) != set(names):
+        got = sorted(arrays) if arrays is not None else type(bufs).__name__
         raise KeyError(f"state[{key!r}] has buffers {got}, expected {sorted(names)}")
     copies = {}
-    for name, buf in bufs.items():
+    for name, buf in arrays.items():
         if not isinstance(buf, np.ndarray) or not np.issubdtype(buf.dtype, np.floating):
             kind = buf.dtype if isinstance(buf, np.ndarray) else type(buf).__name__
             raise TypeError(f"state[{key!r}][{name!r}] must be a floating-point array, got {kind}")

@@ -25,7 +25,7 @@ __all__ = ["SGD", "Momentum", "AdaGrad", "RMSProp", "Adam", "AdamW", "NAdam", "A
 
 
 def unit() -> Hyper:
-    """The allowed range of every decay factor: [0, 1)."""
+    """The allowed range of Adam's betas: [0, 1) (torch's too)."""
     return Hyper(0.0, 1.0)
 
 
@@ -47,8 +47,12 @@ class SGD(Optimizer):
         super().__init__(lr, weight_decay)
 
     def step(self, p, g, state, tmp, tmp2):
-        np.multiply(g, self.lr, out=tmp)  # lr * g
+        np.multiply(g, self.step_size(state), out=tmp)  # lr * g
         p -= tmp
+
+    def step_size(self, state) -> float:
+        """The learning rate of this parameter's step ``state["t"]``: ``lr`` (AdaGrad decays it)."""
+        return self.lr
 
 
 class Momentum(SGD):
@@ -72,7 +76,7 @@ class Momentum(SGD):
 
     name = "momentum"
     buffers = ("v",)
-    momentum = unit()
+    momentum = Hyper(0.0)  # torch accepts any momentum >= 0; below 1 to converge
     nesterov = Flag()
 
     def __init__(self, lr: float = 0.01, momentum: float = 0.9, nesterov: bool = False,
@@ -80,7 +84,7 @@ class Momentum(SGD):
         super().__init__(lr, weight_decay)
         self.momentum, self.nesterov = momentum, nesterov
         if nesterov and momentum == 0.0:
-            raise ValueError("Momentum: nesterov=True needs momentum in (0, 1), got momentum=0.0")
+            raise ValueError("Momentum: nesterov=True needs momentum > 0, got momentum=0.0")
 
     def step(self, p, g, state, tmp, tmp2):
         v = state["v"]
@@ -107,28 +111,58 @@ class AdaGrad(SGD):
     >>> AdaGrad(lr=0.1).update(params, {"w": np.array([100.0, 0.01])})
     >>> params["w"].round(6)
     array([0.9, 0.9])
+
+    torch's two options: ``initial_accumulator_value`` starts ``s`` there instead of at 0 (the
+    first steps are then shorter), and ``lr_decay`` shrinks the learning rate of step ``t``:
+
+    .. math:: \mathrm{lr}_t = \frac{\mathrm{lr}}{1 + (t - 1)\,\mathrm{lr\_decay}}
+
+    >>> params = {"w": np.array([1.0])}
+    >>> opt = AdaGrad(lr=0.1, lr_decay=1.0, initial_accumulator_value=3.0)
+    >>> for _ in range(2):  # s = 3 + 1 = 4, then 5; lr = 0.1, then 0.1 / 2
+    ...     opt.update(params, {"w": np.array([1.0])})
+    >>> float(opt.state["w"]["s"][0]), bool(np.isclose(params["w"][0],
+    ...     1 - 0.1 / (2 + 1e-10) - 0.05 / (5**0.5 + 1e-10)))
+    (5.0, True)
     """
 
     name = "adagrad"
     buffers = ("s",)
     eps = Hyper(0.0)
+    lr_decay = Hyper(0.0)
+    initial_accumulator_value = Hyper(0.0)
 
-    def __init__(self, lr: float = 0.01, eps: float = 1e-10, weight_decay: float = 0.0) -> None:
+    def __init__(self, lr: float = 0.01, eps: float = 1e-10, weight_decay: float = 0.0,
+                 lr_decay: float = 0.0, initial_accumulator_value: float = 0.0) -> None:
         super().__init__(lr, weight_decay)
         self.eps = eps
+        self.lr_decay, self.initial_accumulator_value = lr_decay, initial_accumulator_value
+
+    def new_state(self, p):
+        """``s`` starts at ``initial_accumulator_value``."""
+        state = super().new_state(p)
+        state["s"] += self.initial_accumulator_value
+        return state
+
+    def step_size(self, state) -> float:
+        """lr / (1 + (t - 1) lr_decay): exactly lr when lr_decay = 0."""
+        return self.lr / (1.0 + (state["t"] - 1) * self.lr_decay)
 
     def accumulate(self, s: np.ndarray, g: np.ndarray, tmp: np.ndarray) -> None:
         """s += g^2: AdaGrad remembers every gradient it has seen."""
         np.multiply(g, g, out=tmp)
         s += tmp
 
+    def denominator(self, state, g: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """sqrt(s) + eps, written into ``out``: eps OUTSIDE the root."""
+        np.sqrt(state["s"], out=out)
+        out += self.eps
+        return out
+
     def step(self, p, g, state, tmp, tmp2):
-        s = state["s"]
-        self.accumulate(s, g, tmp)
-        np.sqrt(s, out=tmp)  # sqrt(s) + eps: eps OUTSIDE the root
-        tmp += self.eps
-        np.divide(g, tmp, out=tmp)
-        super().step(p, tmp, state, tmp, tmp2)
+        self.accumulate(state["s"], g, tmp)
+        np.divide(g, self.denominator(state, g, tmp), out=tmp)
+        SGD.step(self, p, tmp, state, tmp, tmp2)
 
 
 class RMSProp(AdaGrad):
@@ -145,19 +179,67 @@ class RMSProp(AdaGrad):
     >>> RMSProp(lr=0.01, decay_rate=0.99).update(params, {"w": np.array([2.0])})
     >>> params["w"].round(6)  # the first step is lr / sqrt(1 - decay_rate) = 0.1
     array([0.9])
+
+    torch's two options. ``centered=True`` divides by an estimate of the gradient's standard
+    deviation instead of its root mean square: ``m`` averages the gradients like ``s`` their
+    squares, and the root is taken of :math:`s - m^2`. ``momentum > 0`` smooths the steps with
+    a velocity ``v``, as :class:`Momentum` smooths gradients:
+
+    .. math::
+        m \leftarrow \mathrm{decay\_rate}\, m + (1 - \mathrm{decay\_rate})\, g, \qquad
+        v \leftarrow \mathrm{momentum}\, v + \frac{g}{\sqrt{s - m^2} + \epsilon}, \qquad
+        p \leftarrow p - \mathrm{lr}\, v
+
+    >>> params = {"w": np.array([1.0])}
+    >>> opt = RMSProp(lr=0.01, decay_rate=0.5, eps=0.0, momentum=0.9, centered=True)
+    >>> opt.update(params, {"w": np.array([2.0])})  # s = 2, m = 1: sqrt(s - m^2) = 1
+    >>> float(opt.state["w"]["v"][0]), float(params["w"][0])
+    (2.0, 0.98)
     """
 
     name = "rmsprop"
-    decay_rate = unit()
+    decay_rate = Hyper(0.0)  # torch's alpha >= 0; an average only below 1
+    momentum = Hyper(0.0)  # as torch's, any value >= 0
+    centered = Flag()
 
     def __init__(self, lr: float = 0.01, decay_rate: float = 0.99, eps: float = 1e-8,
-                 weight_decay: float = 0.0) -> None:
-        super().__init__(lr, eps, weight_decay)
-        self.decay_rate = decay_rate
+                 weight_decay: float = 0.0, momentum: float = 0.0,
+                 centered: bool = False) -> None:
+        SGD.__init__(self, lr, weight_decay)
+        self.eps, self.decay_rate = eps, decay_rate
+        self.momentum, self.centered = momentum, centered
+        self.buffers = ("s", *(("m",) if centered else ()), *(("v",) if momentum > 0 else ()))
+
+    # AdaGrad's two options are not RMSProp's (nor Adam's): s starts at 0, lr does not decay.
+    new_state = SGD.new_state
+    step_size = SGD.step_size
 
     def accumulate(self, s, g, tmp):
         """s = decay_rate * s + (1 - decay_rate) * g^2."""
         ema_square(s, g, self.decay_rate, tmp)
+
+    def denominator(self, state, g, out):
+        """sqrt(s) + eps, or sqrt(s - m^2) + eps when centered (m: the average gradient)."""
+        if not self.centered:
+            return super().denominator(state, g, out)
+        m = state["m"]
+        ema(m, g, self.decay_rate, out)  # m = decay_rate * m + (1 - decay_rate) * g
+        np.multiply(m, m, out=out)  # sqrt(s - m^2) + eps
+        np.subtract(state["s"], out, out=out)
+        np.sqrt(out, out=out)
+        out += self.eps
+        return out
+
+    def step(self, p, g, state, tmp, tmp2):
+        if self.momentum == 0.0:
+            return super().step(p, g, state, tmp, tmp2)
+        self.accumulate(state["s"], g, tmp)
+        v = state["v"]
+        v *= self.momentum  # v = momentum * v + g / denominator
+        np.divide(g, self.denominator(state, g, tmp), out=tmp)
+        v += tmp
+        SGD.step(self, p, v, state, tmp, tmp2)
+        return None
 
 
 class Adam(RMSProp):
@@ -198,11 +280,12 @@ class Adam(RMSProp):
         ema_square(v, g, self.beta2, tmp)  # v = beta2 * v + (1 - beta2) * g^2
         if self.amsgrad:
             v = np.maximum(state["v_max"], v, out=state["v_max"])
+        t = state["t"]  # this parameter's step count, from 1
         np.sqrt(v, out=tmp)  # denominator: sqrt(v) / sqrt(1 - beta2^t) + eps
-        tmp /= math.sqrt(1.0 - self.beta2**self.t)
+        tmp /= math.sqrt(1.0 - self.beta2**t)
         tmp += self.eps
         np.divide(m, tmp, out=tmp)
-        tmp *= self.lr / (1.0 - self.beta1**self.t)  # the step: lr / (1 - beta1^t) * m / denom
+        tmp *= self.lr / (1.0 - self.beta1**t)  # the step: lr / (1 - beta1^t) * m / denom
         self.descend(p, tmp)
 
     def descend(self, p: np.ndarray, delta: np.ndarray) -> None:
@@ -247,7 +330,8 @@ class NAdam(Adam):
             + \frac{\mu_{t+1}}{1-P_t\mu_{t+1}}\, m\Big) \Big/
             \Big(\sqrt{v/(1-\beta_2^t)} + \epsilon\Big)
 
-    with ``m``, ``v`` as in Adam and :math:`\psi` = ``momentum_decay``.
+    with ``m``, ``v`` as in Adam and :math:`\psi` = ``momentum_decay``. Like ``t``, the
+    product :math:`P_t` is kept per parameter (``state[key]["mu_product"]``), as torch does.
 
     >>> import numpy as np
     >>> params = {"w": np.array([1.0])}
@@ -257,6 +341,7 @@ class NAdam(Adam):
     """
 
     name = "nadam"
+    scalars = ("t", "mu_product")
     momentum_decay = Hyper(0.0)
 
     def __init__(self, lr: float = 0.002, beta1: float = 0.9, beta2: float = 0.999,
@@ -264,40 +349,58 @@ class NAdam(Adam):
                  momentum_decay: float = 0.004) -> None:
         super().__init__(lr, beta1, beta2, eps, weight_decay)
         self.momentum_decay = momentum_decay
-        self.mu_product = 1.0
 
     def mu(self, t: int) -> float:
         """The momentum coefficient of step t: it rises from beta1/2 towards beta1."""
         return self.beta1 * (1.0 - 0.5 * 0.96 ** (t * self.momentum_decay))
 
-    def begin_update(self) -> None:
-        self.mu_product *= self.mu(self.t)
+    def new_state(self, p):
+        return {**super().new_state(p), "mu_product": 1.0}
+
+    def begin_step(self, state) -> None:
+        """P_t = P_{t-1} mu_t, once per parameter and step."""
+        state["mu_product"] *= self.mu(state["t"])
 
     def step(self, p, g, state, tmp, tmp2):
-        m, v = state["m"], state["v"]
+        m, v, t, mu_product = state["m"], state["v"], state["t"], state["mu_product"]
         ema(m, g, self.beta1, tmp)
         ema_square(v, g, self.beta2, tmp)
-        np.divide(v, 1.0 - self.beta2**self.t, out=tmp)  # denom = sqrt(v / (1-beta2^t)) + eps
+        np.divide(v, 1.0 - self.beta2**t, out=tmp)  # denom = sqrt(v / (1-beta2^t)) + eps
         np.sqrt(tmp, out=tmp)
         tmp += self.eps
-        mu, mu_next = self.mu(self.t), self.mu(self.t + 1)
+        mu, mu_next = self.mu(t), self.mu(t + 1)
         np.divide(g, tmp, out=tmp2)  # the gradient's share of the step
-        tmp2 *= self.lr * (1.0 - mu) / (1.0 - self.mu_product)
+        tmp2 *= self.lr * (1.0 - mu) / (1.0 - mu_product)
         p -= tmp2
         np.divide(m, tmp, out=tmp2)  # the momentum's share, one step ahead
-        tmp2 *= self.lr * mu_next / (1.0 - self.mu_product * mu_next)
+        tmp2 *= self.lr * mu_next / (1.0 - mu_product * mu_next)
         p -= tmp2
 
-    def extra_state(self) -> dict[str, Any]:
-        return {"mu_product": self.mu_product}
-
     def parse_extra_state(self, extra) -> dict[str, Any]:
-        mu_product = extra.get("mu_product", 1.0)
-        if (isinstance(mu_product, bool) or not isinstance(mu_product, (int, float, np.floating))
-                or not 0.0 < mu_product <= 1.0):
-            raise ValueError(f"NAdam state dict: mu_product must be a number in (0, 1], "
-                             f"got {mu_product!r}")
-        return {"mu_product": float(mu_product)}
+        """An older dict kept one product for all parameters in ``extra``: check it."""
+        if "mu_product" in extra:
+            _checked_product(extra["mu_product"])
+        return {}
+
+    def parse_scalars(self, key, scalars, t, extra):
+        """The parameter's product, else the older dict's shared one, else prod_{i<=t} mu_i."""
+        out = super().parse_scalars(key, scalars, t, extra)
+        if "mu_product" in scalars:
+            out["mu_product"] = _checked_product(scalars["mu_product"])
+        elif "mu_product" in extra:
+            out["mu_product"] = _checked_product(extra["mu_product"])
+        else:
+            out["mu_product"] = math.prod(self.mu(i) for i in range(1, out["t"] + 1))
+        return out
+
+
+def _checked_product(mu_product: Any) -> float:
+    """NAdam's product of momentum coefficients: a number in (0, 1]."""
+    if (isinstance(mu_product, bool) or not isinstance(mu_product, (int, float, np.floating))
+            or not 0.0 < mu_product <= 1.0):
+        raise ValueError(f"NAdam state dict: mu_product must be a number in (0, 1], "
+                         f"got {mu_product!r}")
+    return float(mu_product)
 
 
 class Adadelta(RMSProp):
@@ -319,7 +422,7 @@ class Adadelta(RMSProp):
 
     name = "adadelta"
     buffers = ("s", "u")
-    rho = unit()
+    rho = Hyper(0.0, 1.0, high_open=False)  # [0, 1], as torch
 
     def __init__(self, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
                  weight_decay: float = 0.0) -> None:
@@ -347,10 +450,15 @@ def ema(avg: np.ndarray, x: np.ndarray, decay: float, tmp: np.ndarray) -> None:
 
 
 def ema_square(avg: np.ndarray, x: np.ndarray, decay: float, tmp: np.ndarray) -> None:
-    """In place: avg = decay * avg + (1 - decay) * x^2."""
+    """In place: avg = decay * avg + ((1 - decay) * x) * x.
+
+    The factor 1 - decay multiplies x BEFORE the second x, as torch's
+    ``avg.mul_(decay).addcmul_(x, x, value=1 - decay)`` does: in float32, x = 2e19 then gives
+    (1 - decay) x^2 = 4e35 for decay = 0.999 instead of x * x = inf (which would make the step 0).
+    """
     avg *= decay
-    np.multiply(x, x, out=tmp)
-    tmp *= 1.0 - decay
+    np.multiply(x, 1.0 - decay, out=tmp)
+    tmp *= x
     avg += tmp
 
 

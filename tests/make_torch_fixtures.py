@@ -10,6 +10,7 @@ a few closed-loop runs on a quadratic with a small lr complete the set.
 from __future__ import annotations
 
 import platform
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -17,8 +18,13 @@ import numpy as np
 
 if __package__:  # imported by the tests as tests.make_torch_fixtures
     from tests import torch_reference as ref
-else:  # run as a script: this file's folder is the first import path
-    import torch_reference as ref
+    from tests import torch_scenarios as scen
+else:  # run as a script: the repository root must be importable for tests.torch_scenarios
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests import torch_reference as ref
+    from tests import torch_scenarios as scen
 
 SEED = 20240611
 SHAPES = {"a": (4, 5), "b": (3,)}
@@ -78,9 +84,29 @@ DRAWS: dict[str, Callable[..., dict[str, Any]]] = {
 }
 
 
-def draw_hyper(name: str, rng: np.random.Generator, variant: dict[str, bool]) -> dict[str, Any]:
+# The second trajectory file (torch_trajectories_more.*): options and optimizers added later,
+# drawn the same way from their own seed so that the first file stays as it was.
+MORE_SEED = 20240613
+MORE_VARIANTS: dict[str, list[dict[str, bool]]] = {
+    "adagrad": [{"decay": False}, {"decay": True}],
+    "rmsprop": [{"centered": c, "with_momentum": m, "decay": d}
+                for c in (False, True) for m in (False, True) for d in (False, True)
+                if (c, m) != (False, False)],
+}
+MORE_DRAWS: dict[str, Callable[..., dict[str, Any]]] = {
+    "adagrad": lambda rng, decay: {
+        **DRAWS["adagrad"](rng, decay), "lr_decay": log_uniform(rng, 1e-3, 0.3),
+        "initial_accumulator_value": log_uniform(rng, 1e-3, 1.0)},
+    "rmsprop": lambda rng, decay, centered, with_momentum: {
+        **DRAWS["rmsprop"](rng, decay), "centered": centered,
+        "momentum": uniform(rng, 0.5, 0.95) if with_momentum else 0.0},
+}
+
+
+def draw_hyper(name: str, rng: np.random.Generator, variant: dict[str, bool],
+               draws: dict[str, Callable[..., dict[str, Any]]] = DRAWS) -> dict[str, Any]:
     """Random non-default hyperparameters of optimizer ``name`` for one option variant."""
-    return DRAWS[name](rng, **variant)
+    return draws[name](rng, **variant)
 
 
 def draw_lrs(rng: np.random.Generator, lr: float, steps: int, schedule: bool) -> np.ndarray:
@@ -110,21 +136,22 @@ def start_point(rng: np.random.Generator) -> dict[str, np.ndarray]:
             "b": rng.standard_normal(SHAPES["b"])}
 
 
-def draw_cases(seed: int = SEED) -> list[ref.Case]:
+def draw_cases(seed: int = SEED, variants_of: dict[str, list[dict[str, bool]]] | None = None,
+               draws: dict[str, Callable[..., dict[str, Any]]] = DRAWS) -> list[ref.Case]:
     """Every optimizer x option variant x (constant, scheduled lr), plus one closed-loop case
     per optimizer with all its options on."""
     rng = np.random.default_rng(seed)
     cases = []
-    for i, (name, variants) in enumerate(VARIANTS.items()):
+    for i, (name, variants) in enumerate((variants_of or VARIANTS).items()):
         for variant in variants:
             for schedule in (False, True):
-                hyper = draw_hyper(name, rng, variant)
+                hyper = draw_hyper(name, rng, variant, draws)
                 steps = int(rng.integers(25, 41))
                 cases.append(ref.Case(
                     name=f"{name}-{len(cases):02d}", optimizer=name, hyper=hyper,
                     p0=start_point(rng), lrs=draw_lrs(rng, hyper["lr"], steps, schedule),
                     grads=draw_grads(rng, steps)))
-        hyper = draw_hyper(name, rng, variants[-1])
+        hyper = draw_hyper(name, rng, variants[-1], draws)
         # Small steps keep the closed loop far from oscillating (where round-off would grow);
         # every other optimizer's closed-loop case changes lr.
         hyper["lr"] = uniform(rng, 0.5, 1.0) if name == "adadelta" else log_uniform(
@@ -136,9 +163,58 @@ def draw_cases(seed: int = SEED) -> list[ref.Case]:
     return cases
 
 
-def main() -> None:
-    """Draw the cases, run torch on each and write the fixture files."""
+SCENARIO_SEED = 20240612
+SCENARIO_STEPS = 12
+# Plans (see tests/torch_scenarios.py): "b" joins after four steps of "a"; then gradients
+# of None, for the first steps of "a" and now and then for "b".
+PLANS: dict[str, dict[str, str]] = {
+    "join": {"a": "g" * 12, "b": "-" * 4 + "g" * 8},
+    "none": {"a": "000" + "g" * 9, "b": "gg00gggg0ggg"},
+    "lr0": {"a": "g" * 12, "b": "g" * 12},
+    "huge": {"a": "g" * 12, "b": "g" * 12},
+}
+# The "huge" plan runs in float32 with gradients of "a" near 2e19, where g * g overflows.
+HUGE = 2e19
+# Steps taken with lr = 0 in the "lr0" plan: nothing moves, the state still updates.
+ZERO_LR_STEPS = {"lr0": [0, 1, 2, 7]}
+
+
+def draw_scenarios(seed: int = SCENARIO_SEED) -> list[scen.Scenario]:
+    """Every optimizer (all its options on) through every plan, in float64."""
+    rng = np.random.default_rng(seed)
+    cases = []
+    for plan_name, plan in PLANS.items():
+        for name, variants in VARIANTS.items():
+            hyper = draw_hyper(name, rng, variants[-1])
+            p0, grads = start_point(rng), draw_grads(rng, SCENARIO_STEPS)
+            dtype = "float64"
+            if plan_name == "huge":
+                # Decay would add wd * p to a gradient of 2e19: nothing; keep the run readable.
+                dtype, hyper["weight_decay"] = "float32", 0.0 if name != "adamw" else 0.01
+                grads["a"] = np.where(grads["a"] == 0.0, HUGE, grads["a"] * HUGE)
+                p0 = {k: v.astype(np.float32) for k, v in p0.items()}
+                grads = {k: v.astype(np.float32) for k, v in grads.items()}
+            cases.append(scen.Scenario(
+                name=f"{plan_name}-{name}", optimizer=name, hyper=hyper, dtype=dtype,
+                plan=plan, p0=p0, grads=grads,
+                lrs=draw_lrs(rng, hyper["lr"], SCENARIO_STEPS, True)))
+            cases[-1].lrs[ZERO_LR_STEPS.get(plan_name, [])] = 0.0
+    return cases
+
+
+def main(which: str = "all") -> None:
+    """Draw the cases, run torch on each and write the fixture files.
+
+    ``which="scenarios"`` or ``"more"`` rewrites only torch_scenarios.* or
+    torch_trajectories_more.*; ``"new"`` both (the first trajectory file stays as stored).
+    """
     torch = ref.import_torch()
+    if which in ("more", "new"):
+        write_more(torch)
+    if which in ("scenarios", "new"):
+        write_scenarios(torch)
+    if which != "all":
+        return
     cases = draw_cases()
     for case in cases:
         case.traj = ref.run_torch(case)
@@ -148,7 +224,39 @@ def main() -> None:
     size = ref.FIXTURE_NPZ.stat().st_size + ref.FIXTURE_JSON.stat().st_size
     print(f"wrote {len(cases):d} cases ({sum(c.steps for c in cases):d} steps), "
           f"{size / 1024:.1f} KiB, torch {torch.__version__}")
+    write_more(torch)
+    write_scenarios(torch)
+
+
+def draw_more_cases() -> list[ref.Case]:
+    """The cases of the second trajectory file; names go on from the first file's."""
+    cases = draw_cases(MORE_SEED, MORE_VARIANTS, MORE_DRAWS)
+    for case in cases:
+        case.name = "more-" + case.name
+    return cases
+
+
+def write_more(torch: Any) -> None:
+    """Run torch on the second file's cases and write torch_trajectories_more.*."""
+    cases = draw_more_cases()
+    for case in cases:
+        case.traj = ref.run_torch(case)
+    ref.save_cases(cases, {"seed": MORE_SEED, "torch": torch.__version__,
+                           "numpy": np.__version__, "python": platform.python_version(),
+                           "generator": "tests/make_torch_fixtures.py"}, ref.FIXTURE_MORE_JSON)
+    print(f"wrote {len(cases):d} cases to {ref.FIXTURE_MORE_JSON.name}")
+
+
+def write_scenarios(torch: Any) -> None:
+    """Run torch on every scenario and write torch_scenarios.*."""
+    scenarios = draw_scenarios()
+    for case in scenarios:
+        case.traj = scen.run_torch(case)
+    scen.save_scenarios(scenarios, {"seed": SCENARIO_SEED, "torch": torch.__version__,
+                                    "numpy": np.__version__,
+                                    "generator": "tests/make_torch_fixtures.py"})
+    print(f"wrote {len(scenarios):d} scenarios to {scen.SCENARIO_JSON.name}")
 
 
 if __name__ == "__main__":
-    main()
+    main(*sys.argv[1:2])

@@ -47,7 +47,7 @@ def test_no_parameter_sized_allocation_after_the_first_step(name, hyper, dtype):
     nbytes = params["w"].nbytes
 
     first = traced_peak(lambda: opt.update(params, grads[0]))
-    buffers = len(opt.state["w"])
+    buffers = len(opt.buffers)
     scratch = SCRATCH_ROWS * BLOCK * params["w"].itemsize
     # The first step creates the state and the scratch, and nothing else of that size.
     assert first <= buffers * nbytes + scratch + nbytes // 8, (

@@ -1,8 +1,9 @@
 """Bad input: a clear error that names what is wrong and what is allowed, and no change at all.
 
-The allowed ranges are typed here from the spec and the meaning of each hyperparameter, not read
-from course_lib: a learning rate is > 0, a decay factor lies in [0, 1), eps and weight decay
-are >= 0.
+The allowed ranges are typed here from torch's constructor checks (torch.optim is the
+reference semantics), not read from course_lib: lr, eps, weight decay, SGD's momentum,
+RMSProp's decay_rate (torch's alpha) are >= 0, Adam's betas lie in [0, 1) and Adadelta's rho
+in [0, 1]. Only non-finite values are refused beyond torch (torch takes lr = inf).
 """
 
 from __future__ import annotations
@@ -18,17 +19,22 @@ from course_lib.optimizers import OPTIMIZERS, Momentum, make_optimizer
 from tests.reference_numpy import SPEC_DEFAULTS
 from tests.test_state_dict import assert_same
 
-POSITIVE, NON_NEGATIVE, UNIT = "(0, inf)", "[0, inf)", "[0, 1)"
-RANGES = {"lr": POSITIVE, "weight_decay": NON_NEGATIVE, "eps": NON_NEGATIVE,
-          "momentum_decay": NON_NEGATIVE, "momentum": UNIT, "decay_rate": UNIT, "beta1": UNIT,
-          "beta2": UNIT, "rho": UNIT}
-OUTSIDE = {POSITIVE: [0.0, -0.1, math.nan, math.inf, -math.inf],
-           NON_NEGATIVE: [-1e-3, math.nan, math.inf],
-           UNIT: [-0.1, 1.0, 1.5, math.nan, math.inf]}
-EDGES = {POSITIVE: [1e-12, 1, np.float32(0.5)], NON_NEGATIVE: [0, 0.0, np.float64(2.5)],
-         UNIT: [0, 0.0, 0.999999, np.float32(0.25)]}
+NON_NEGATIVE, UNIT, CLOSED_UNIT = "[0, inf)", "[0, 1)", "[0, 1]"
+RANGES = {"lr": NON_NEGATIVE, "weight_decay": NON_NEGATIVE, "eps": NON_NEGATIVE,
+          "momentum_decay": NON_NEGATIVE, "momentum": NON_NEGATIVE, "decay_rate": NON_NEGATIVE,
+          "beta1": UNIT, "beta2": UNIT, "rho": CLOSED_UNIT, "lr_decay": NON_NEGATIVE,
+          "initial_accumulator_value": NON_NEGATIVE}
+OUTSIDE = {NON_NEGATIVE: [-1e-3, -0.1, math.nan, math.inf, -math.inf],
+           UNIT: [-0.1, 1.0, 1.5, math.nan, math.inf],
+           CLOSED_UNIT: [-0.1, 1.000001, 1.5, math.nan, math.inf]}
+EDGES = {NON_NEGATIVE: [0, 0.0, 1e-12, 1, np.float32(0.5), np.float64(2.5)],
+         UNIT: [0, 0.0, 0.999999, np.float32(0.25)],
+         CLOSED_UNIT: [0, 0.0, 1, 1.0, np.float32(0.25)]}
 WRONG_TYPES = ["0.1", None, True, [0.1], 1j]
-FLAGS = ("nesterov", "amsgrad")
+FLAGS = ("nesterov", "amsgrad", "centered")
+# torch's options beyond the spec's table, with torch's defaults.
+TORCH_OPTIONS = {"adagrad": {"lr_decay": 0.0, "initial_accumulator_value": 0.0},
+                 "rmsprop": {"momentum": 0.0, "centered": False}}
 
 
 def signature(name: str) -> dict:
@@ -54,8 +60,10 @@ def test_constructor_defaults_are_the_specs(name):
     spec = SPEC_DEFAULTS[name]
     ours = signature(name)
     assert {k: ours[k] for k in spec} == spec
-    assert set(ours) - set(spec) <= {"weight_decay"} and ours.get("weight_decay", 0.0) in (
-        0.0, spec.get("weight_decay"))
+    extra = TORCH_OPTIONS.get(name, {})
+    assert {k: ours[k] for k in extra} == extra
+    assert set(ours) - set(spec) - set(extra) <= {"weight_decay"} and ours.get(
+        "weight_decay", 0.0) in (0.0, spec.get("weight_decay"))
 
 
 def test_every_numeric_hyperparameter_has_a_known_range():
@@ -100,16 +108,34 @@ def test_wrong_type_is_a_type_error_naming_parameter_and_value(name, key, value)
 
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
 def test_wrong_type_message_also_gives_the_range(name):
-    with pytest.raises(TypeError, match=r"\(0, inf\)"):
+    with pytest.raises(TypeError, match=r"\[0, inf\)"):
         make_optimizer(name, lr="0.1")
 
 
 @pytest.mark.parametrize("value", [1, 0, "yes", None, 1.0])
 @pytest.mark.parametrize(("name", "flag"), [("momentum", "nesterov"), ("adam", "amsgrad"),
-                                            ("adamw", "amsgrad")])
+                                            ("adamw", "amsgrad"), ("rmsprop", "centered")])
 def test_flags_take_only_booleans(name, flag, value):
     with pytest.raises(TypeError, match=rf"{flag} must be True or False.*{value!r}"):
         make_optimizer(name, **{flag: value})
+
+
+def test_torch_accepts_every_edge_value_course_lib_accepts():
+    # The ranges above are torch's: each edge value builds the torch optimizer too.
+    torch = pytest.importorskip("torch")
+    from tests.torch_reference import torch_optimizer
+
+    for name, key, value in CASES_EDGE:
+        hyper = {**signature(name), key: float(value)}
+        if hyper.get("nesterov"):
+            continue
+        torch_optimizer(name, [torch.zeros(2, requires_grad=True)], hyper)
+    # ... and refuses the finite values outside them.
+    for name, key, value in CASES_OUTSIDE:
+        if math.isfinite(value):
+            with pytest.raises(ValueError):
+                torch_optimizer(name, [torch.zeros(2, requires_grad=True)],
+                                {**signature(name), key: value})
 
 
 def test_nesterov_needs_momentum():

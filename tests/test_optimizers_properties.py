@@ -174,7 +174,9 @@ def run_and_compare(s: Setup) -> None:
         np.testing.assert_allclose(s.param, expected["w"], rtol=rtol, atol=atol_rel * scale,
                                    err_msg=f"step {k + 1}, layout {s.layout}")
     assert s.param.dtype == outside.dtype and opt.t == len(s.grads)
-    for name, buf in opt.state["w"].items():
+    assert opt.state["w"]["t"] == len(s.grads)
+    for name in opt.buffers:
+        buf = opt.state["w"][name]
         assert buf.shape == s.param.shape and buf.dtype == s.param.dtype, name
     if s.layout == "strided" and s.param.ndim:
         np.testing.assert_array_equal(s.base[..., 1::2], outside[..., 1::2])

@@ -14,11 +14,27 @@ import numpy as np
 import pytest
 
 from course_lib.optimizers import OPTIMIZERS, make_optimizer
-from tests.make_torch_fixtures import draw_cases
-from tests.torch_reference import Case, TorchRun, import_torch, load_cases, run_torch
+from tests.make_torch_fixtures import draw_cases, draw_more_cases
+from tests.torch_reference import (
+    FIXTURE_MORE_JSON,
+    Case,
+    TorchRun,
+    import_torch,
+    load_cases,
+    run_torch,
+)
 
-META, CASES = load_cases()
+# Two files in one layout: the first, frozen, and the options and optimizers added since.
+META, FIRST = load_cases()
+MORE_META, MORE = load_cases(FIXTURE_MORE_JSON)
+CASES = FIRST + MORE
+FIRST_NAMES = {c.name for c in FIRST}
 BY_NAME = {case.name: case for case in CASES}
+# Options added after the first file was stored: its cases run them at their defaults.
+ADDED_LATER = {"adagrad": {"lr_decay", "initial_accumulator_value"},
+               "rmsprop": {"momentum", "centered"}}
+# Numeric options whose default switches a part of the rule off (like weight_decay = 0).
+SWITCHES = {("rmsprop", "momentum")}
 
 # The spec's tolerances: trajectories (round-off accumulates over ~40 steps) ...
 RTOL, ATOL_REL = 1e-9, 1e-12
@@ -79,13 +95,15 @@ def test_stored_trajectory_really_moves(name):
     assert moved > 1e-3, f"{name}: parameters moved only {moved:.2e}"
 
 
-def test_fixture_inputs_are_what_the_generator_draws():
+@pytest.mark.parametrize("which", ["first", "more"])
+def test_fixture_inputs_are_what_the_generator_draws(which):
     # The stored inputs must be reproducible from the seeded generator (the torch outputs
     # then follow from `make fixtures`).
-    assert META["seed"] is not None
-    drawn = draw_cases(META["seed"])
-    assert [c.name for c in drawn] == [c.name for c in CASES]
-    for new, old in zip(drawn, CASES, strict=True):
+    meta, stored = (META, FIRST) if which == "first" else (MORE_META, MORE)
+    assert meta["seed"] is not None
+    drawn = draw_cases(meta["seed"]) if which == "first" else draw_more_cases()
+    assert [c.name for c in drawn] == [c.name for c in stored]
+    for new, old in zip(drawn, stored, strict=True):
         assert new.hyper == old.hyper, new.name
         np.testing.assert_array_equal(new.lrs, old.lrs)
         for fld in ("p0", "grads", "curvature"):
@@ -109,14 +127,19 @@ def test_fixture_covers_every_option_with_non_default_values(name):
     assert any(c.closed_loop for c in cases)
     assert all(25 <= c.steps <= 40 for c in open_loop)
     assert any(c.hyper["weight_decay"] > 0 for c in cases)
-    for flag in ("nesterov", "amsgrad"):
+    for flag in ("nesterov", "amsgrad", "centered"):
         if flag in defaults(name):
-            assert {c.hyper[flag] for c in cases} == {False, True}, flag
+            assert {c.hyper.get(flag, False) for c in cases} == {False, True}, flag
     for c in cases:
-        assert set(c.hyper) == set(defaults(name)), c.name
+        later = ADDED_LATER.get(name, set()) if c.name in FIRST_NAMES else set()
+        assert set(c.hyper) | later == set(defaults(name)), c.name
         for key, default in defaults(name).items():
-            if not isinstance(default, bool) and not (key == "weight_decay" and default == 0):
+            switch = (key == "weight_decay" and default == 0) or (name, key) in SWITCHES
+            if key not in later and not isinstance(default, bool) and not switch:
                 assert c.hyper[key] != default, (c.name, key)
+    for key in ADDED_LATER.get(name, set()) | {k for n, k in SWITCHES if n == name}:
+        assert any(c.hyper.get(key, defaults(name)[key]) != defaults(name)[key]
+                   for c in cases), key
 
 
 def test_fixture_gradients_mix_scales_and_shapes():

@@ -71,10 +71,12 @@ def test_resume_is_bit_identical(name, hyper):
 def test_nadam_state_dict_carries_the_mu_product():
     opt, _, _ = stepped("nadam", {"beta1": 0.85, "momentum_decay": 0.03}, k=5)
     expected = math.prod(0.85 * (1 - 0.5 * 0.96 ** (t * 0.03)) for t in range(1, 6))
-    assert opt.state_dict()["extra"]["mu_product"] == pytest.approx(expected, rel=1e-14)
+    for key in ("a", "big"):
+        assert opt.state_dict()["state"][key]["mu_product"] == pytest.approx(expected, rel=1e-14)
     # Without it a resumed NAdam would restart its momentum schedule: prove it matters.
     sd = opt.state_dict()
-    sd["extra"] = {}
+    for bufs in sd["state"].values():
+        bufs["mu_product"] = 1.0
     params, grads = problem()
     restarted, resumed = NAdam(), NAdam()
     restarted.load_state_dict(sd)
@@ -83,6 +85,57 @@ def test_nadam_state_dict_carries_the_mu_product():
     restarted.update(a, grads[0])
     resumed.update(b, grads[0])
     assert not np.array_equal(a["a"], b["a"])
+
+
+def older(sd: dict) -> dict:
+    """``sd`` as saved before t (and NAdam's product) were kept per parameter."""
+    old = copy.deepcopy(sd)
+    for bufs in old["state"].values():
+        product = bufs.pop("mu_product", None)
+        if product is not None:
+            old["extra"]["mu_product"] = product
+        del bufs["t"]
+    return old
+
+
+@pytest.mark.parametrize("name", ["adam", "nadam", "adadelta"])
+@pytest.mark.parametrize("with_product", [True, False], ids=["extra", "no-extra"])
+def test_an_older_state_dict_without_per_parameter_t_resumes_bit_identically(name,
+                                                                             with_product):
+    # Then every parameter had made every update: each gets the shared t (and NAdam the shared
+    # product, or, when the dict lacks it, the product of mu_1 ... mu_t it stands for).
+    opt, params, rest = stepped(name, {"lr": 0.02})
+    sd = older(opt.state_dict())
+    if not with_product:
+        sd["extra"].pop("mu_product", None)
+    fresh = make_optimizer(name)
+    fresh.load_state_dict(sd)
+    assert all(fresh.state[k]["t"] == 3 for k in params)
+    twin = copy.deepcopy(params)
+    for g in rest:
+        opt.update(params, g)
+        fresh.update(twin, g)
+    for key in params:
+        np.testing.assert_allclose(twin[key], params[key], rtol=1e-14, atol=0, err_msg=key)
+    if with_product:
+        assert all(np.array_equal(twin[k], params[k]) for k in params)
+
+
+def test_per_parameter_t_is_saved_and_checked():
+    opt, params, rest = stepped("adam", {"lr": 0.02})
+    opt.update({"late": np.ones(3)}, {"late": np.ones(3)})
+    sd = opt.state_dict()
+    assert sd["t"] == 4 and sd["state"]["a"]["t"] == 3 and sd["state"]["late"]["t"] == 1
+    loaded = make_optimizer("adam")
+    loaded.load_state_dict(sd)
+    assert {k: s["t"] for k, s in loaded.state.items()} == {"a": 3, "big": 3, "late": 1}
+    source, _, _ = stepped("adam", {"lr": 0.5})
+    for bad_t in (-1, 2.5, "3", None):
+        bad = source.state_dict()
+        bad["state"]["a"]["t"] = bad_t
+        with pytest.raises(ValueError, match=r"state\['a'\]\['t'\]"):
+            make_optimizer("adam").load_state_dict(bad)
+        assert_rejected_without_change(opt, bad, params, rest)
 
 
 @pytest.mark.parametrize(("name", "hyper"), CONFIGS, ids=IDS)
@@ -105,8 +158,10 @@ def test_state_dict_is_a_deep_copy(name, hyper):
     before = copy.deepcopy(opt.state_dict())
     sd = opt.state_dict()
     for bufs in sd["state"].values():  # vandalise the copy ...
+        bufs["t"] = 1000
         for arr in bufs.values():
-            arr[...] = 123.0
+            if isinstance(arr, np.ndarray):
+                arr[...] = 123.0
     sd["hyperparameters"]["lr"] = 99.0
     sd["t"] = 1000
     assert_same(opt.state_dict(), before)  # ... the optimizer does not notice
@@ -125,7 +180,8 @@ def test_loaded_optimizer_does_not_share_the_dicts_arrays(name, hyper):
     expected = copy.deepcopy(loaded.state_dict())
     for bufs in sd["state"].values():
         for arr in bufs.values():
-            arr[...] = -5.0
+            if isinstance(arr, np.ndarray):
+                arr[...] = -5.0
     assert_same(loaded.state_dict(), expected)
 
 
@@ -202,7 +258,7 @@ def test_bad_nadam_mu_product_is_rejected_without_change():
     opt, params, rest = stepped("nadam", {"lr": 0.02})
     source, _, _ = stepped("nadam", {"lr": 0.5})
     bad = source.state_dict()
-    bad["extra"]["mu_product"] = "not a number"
+    bad["state"]["a"]["mu_product"] = "not a number"
     assert_rejected_without_change(opt, bad, params, rest)
 
 

@@ -269,7 +269,7 @@ def test_no_bound_for_adaptive_methods_or_non_quadratics():
     ({"problem": "elipse"}, ValueError, ["'elipse'", "ellipse", "banana"]),
     ({"optimizer": "adamm"}, ValueError, ["'adamm'", "adam", "rmsprop"]),
     ({"optimizer": "sgd", "momentum": 0.9}, TypeError, ["momentum", "'lr'", "'weight_decay'"]),
-    ({"lr": -1.0}, ValueError, ["lr", "(0, inf)"]),
+    ({"lr": -1.0}, ValueError, ["lr", "[0, inf)"]),
     ({"optimizer": "adam", "beta1": 1.0}, ValueError, ["beta1", "[0, 1)"]),
     ({"lr": 50.0}, ValueError, ["lr=50.0", "[0.0001, 10]"]),
     ({"steps": 0}, ValueError, ["steps", "[1, 500]"]),

@@ -22,13 +22,15 @@ import numpy as np
 FIXTURE_DIR = Path(__file__).parent / "fixtures"
 FIXTURE_NPZ = FIXTURE_DIR / "torch_trajectories.npz"
 FIXTURE_JSON = FIXTURE_DIR / "torch_trajectories.json"
+# The same layout, for the optimizers and options added after the first file was frozen.
+FIXTURE_MORE_JSON = FIXTURE_DIR / "torch_trajectories_more.json"
 
 # torch's name of each course state buffer, per optimizer.
 BUFFER_NAMES: dict[str, dict[str, str]] = {
     "sgd": {},
     "momentum": {"v": "momentum_buffer"},
     "adagrad": {"s": "sum"},
-    "rmsprop": {"s": "square_avg"},
+    "rmsprop": {"s": "square_avg", "m": "grad_avg", "v": "momentum_buffer"},
     "adam": {"m": "exp_avg", "v": "exp_avg_sq", "v_max": "max_exp_avg_sq"},
     "adamw": {"m": "exp_avg", "v": "exp_avg_sq", "v_max": "max_exp_avg_sq"},
     "nadam": {"m": "exp_avg", "v": "exp_avg_sq"},
@@ -113,15 +115,23 @@ def _momentum(optim, params, h):
                      weight_decay=wd, foreach=False)
 
 
+def _optional(hyper: dict[str, Any], **defaults: Any) -> list[Any]:
+    """Options a case stored before they existed lacks: their (course and torch) defaults."""
+    return [hyper.pop(n, d) for n, d in defaults.items()]
+
+
 def _adagrad(optim, params, h):
     lr, eps, wd = _take(h, "lr", "eps", "weight_decay")
-    return optim.Adagrad(params, lr=lr, eps=eps, weight_decay=wd, lr_decay=0,
-                         initial_accumulator_value=0, foreach=False)
+    lr_decay, initial = _optional(h, lr_decay=0.0, initial_accumulator_value=0.0)
+    return optim.Adagrad(params, lr=lr, eps=eps, weight_decay=wd, lr_decay=lr_decay,
+                         initial_accumulator_value=initial, foreach=False)
 
 
 def _rmsprop(optim, params, h):
     lr, rate, eps, wd = _take(h, "lr", "decay_rate", "eps", "weight_decay")
-    return optim.RMSprop(params, lr=lr, alpha=rate, eps=eps, weight_decay=wd, foreach=False)
+    momentum, centered = _optional(h, momentum=0.0, centered=False)
+    return optim.RMSprop(params, lr=lr, alpha=rate, eps=eps, weight_decay=wd,
+                         momentum=momentum, centered=centered, foreach=False)
 
 
 def _adam_like(cls):
@@ -199,12 +209,12 @@ class TorchRun:
             st = self.opt.state.get(tensor, {})
             if not st:
                 continue
-            if "step" in st and int(st["step"]) != k:  # SGD keeps no step count
-                raise AssertionError(f"torch is at step {int(st['step'])}, expected {k}")
             state[key] = {ours: st[theirs].numpy().copy() for ours, theirs in names.items()
                           if theirs in st}
+            if "step" in st:  # SGD keeps no step count
+                state[key]["t"] = int(st["step"])
             if "mu_product" in st:
-                extra["mu_product"] = float(st["mu_product"])
+                state[key]["mu_product"] = float(st["mu_product"])
         return {"optimizer": self.case.optimizer, "hyperparameters": self.case.hyper_at(k),
                 "t": k, "state": state, "extra": extra}
 
@@ -224,7 +234,7 @@ def run_torch(case: Case) -> dict[str, np.ndarray]:
 ARRAY_FIELDS = ("p0", "grads", "curvature", "traj")
 
 
-def save_cases(cases: list[Case], meta: Mapping[str, Any]) -> None:
+def save_cases(cases: list[Case], meta: Mapping[str, Any], json_path: Path = FIXTURE_JSON) -> None:
     """Write the cases to the npz (arrays) and json (index) fixture files."""
     arrays: dict[str, np.ndarray] = {}
     index = []
@@ -237,14 +247,14 @@ def save_cases(cases: list[Case], meta: Mapping[str, Any]) -> None:
                       "steps": case.steps, "closed_loop": case.closed_loop,
                       "lr_schedule": case.lr_schedule})
     FIXTURE_DIR.mkdir(exist_ok=True)
-    np.savez_compressed(FIXTURE_NPZ, **arrays)
-    FIXTURE_JSON.write_text(json.dumps({**meta, "cases": index}, indent=1) + "\n")
+    np.savez_compressed(json_path.with_suffix(".npz"), **arrays)
+    json_path.write_text(json.dumps({**meta, "cases": index}, indent=1) + "\n")
 
 
-def load_cases() -> tuple[dict[str, Any], list[Case]]:
+def load_cases(json_path: Path = FIXTURE_JSON) -> tuple[dict[str, Any], list[Case]]:
     """The stored cases and the index's metadata (torch version, seed)."""
-    index = json.loads(FIXTURE_JSON.read_text())
-    with np.load(FIXTURE_NPZ) as npz:
+    index = json.loads(json_path.read_text())
+    with np.load(json_path.with_suffix(".npz")) as npz:
         arrays = {k: npz[k] for k in npz.files}
     cases = []
     for entry in index["cases"]:

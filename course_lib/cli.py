@@ -44,6 +44,11 @@ def add_limits(p: argparse.ArgumentParser) -> None:
                    help="memory (address space) limit of each grading process (default 1024)")
     p.add_argument("--max-output", type=positive_int, default=1024, metavar="KB",
                    help="how much a notebook may print before it is stopped (default 1024)")
+    p.add_argument("--sandbox", choices=("auto", "bwrap", "none"), default="auto",
+                   help="isolation of each grading process: bwrap (bubblewrap: read-only view "
+                        "of Python, numpy and the runner, private /tmp, no network, own PID "
+                        "namespace), none, or auto (bwrap if it works, else a PID namespace "
+                        "with unshare, else none; default)")
     p.add_argument("--solutions", type=Path, default=worksheets.default_solutions(),
                    help="folder with the worksheets and grading.toml (default: the course's "
                         "solutions/; a copy of exercises/ plus grading.toml works as well)")
@@ -84,7 +89,7 @@ def limits_from(args: argparse.Namespace) -> Limits:
     """Sandbox limits from the command line (CPU time: generous, a backstop to the timeout)."""
     return Limits(timeout=args.timeout, memory_mb=args.memory, output_kb=args.max_output,
                   cpu_seconds=max(60, int(10 * args.timeout)),
-                  notebook_seconds=max(60.0, 8 * args.timeout))
+                  notebook_seconds=max(60.0, 8 * args.timeout), sandbox=args.sandbox)
 
 
 def shown(path: Path) -> str:
@@ -146,7 +151,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     batch = grader.Batch(args.submissions, args.output, sheets, limits_from(args), args.jobs,
                          args.force, secrets.randbits(63) if args.seed is None else args.seed,
                          args.solutions)
-    off = [name for name, on in isolation.protections().items() if not on]
+    off = [name for name, on in isolation.protections(args.sandbox).items() if not on]
     if off:
         print("course grade: WARNING: these protections are OFF on this machine: "
               + "; ".join(off), file=sys.stderr)
@@ -196,7 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = {"exercises": cmd_exercises, "grade": cmd_grade, "check": cmd_check}
     try:
         return commands[args.command](args)
-    except (worksheets.WorksheetError, NotADirectoryError, FileNotFoundError, ValueError) as exc:
+    except (worksheets.WorksheetError, NotADirectoryError, FileNotFoundError, ValueError,
+            RuntimeError) as exc:
         print(f"course {args.command}: {exc}", file=sys.stderr)
         return 2
 

@@ -8,6 +8,7 @@ feedback holds no text the student did not write.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 import shutil
@@ -91,8 +92,10 @@ def test_snapshot_is_private_and_hashed(tmp_path):
 
 
 def test_a_cell_that_overwrites_another_worksheet_changes_nothing(tmp_path, monkeypatch):
-    """Even with the policy off, ex02 is graded from the copy taken before any code ran."""
+    """Even with the policy and bwrap off, ex02 is graded from the copy taken before any code
+    ran (with bwrap the originals are not even visible to the child)."""
     monkeypatch.setattr(policy, "violations", lambda source, allowed=(): [])
+    only(monkeypatch, "none")
     subs = tmp_path / "subs"
     target = subs / "eve" / "ex02_momentum.ipynb"
     blank = (worksheets.EXERCISES / "ex02_momentum.ipynb").read_bytes()
@@ -102,7 +105,8 @@ def test_a_cell_that_overwrites_another_worksheet_changes_nothing(tmp_path, monk
     corpus.write(subs, "eve", EX01, corpus.with_cell(corpus.solution(EX01), "grad_ellipse",
                                                      attack))
     corpus.write(subs, "eve", "ex02_momentum", blank)
-    rows = grade(subs, tmp_path / "g.csv", sheets=(EX01, "ex02_momentum"))
+    rows = grade(subs, tmp_path / "g.csv", sheets=(EX01, "ex02_momentum"),
+                 limits=Limits(timeout=5, sandbox="none"))
     ex02 = of(rows, "eve", "ex02_momentum")
     assert sum(r.points for r in ex02.values()) == 0  # graded as the blank it was
     assert ex02["(notebook)"].status == "changed during grading"
@@ -175,6 +179,11 @@ def test_only_the_region_is_taken_from_an_answer_cell():
     ("from importlib import import_module", "from importlib"),
     ("x = '{0.__class__}'.format(1)", "format string"),
     ("import sys\ndef g():\n    return sys._getframe().f_back", ".f_back"),
+    ("import numpy as np\nm = np\nm.load('x')", "numpy's load"),
+    ("import numpy.lib.format as f", "forbidden module"),
+    ("import numpy as np\nx = np._core.multiarray", "_core"),
+    ("import numpy as np\nx = np._utils", "private attribute ._utils"),
+    ("import numpy as np\nx = np.matrixlib.defmatrix.sys", ".sys"),
 ])
 def test_policy_names_the_construct_and_line(source, construct):
     found = policy.violations(source)
@@ -269,15 +278,26 @@ def host_pid(path: Path) -> int:
     return inner
 
 
-@pytest.mark.parametrize("namespace", [True, False], ids=["pid-namespace", "subreaper"])
-def test_double_forked_daemon_does_not_survive(tmp_path, monkeypatch, namespace):
-    if not namespace:
-        monkeypatch.setattr(isolation, "pid_namespace_prefix", lambda: ())
-        assert isolation.become_subreaper()
-    elif not isolation.pid_namespace_prefix():
-        pytest.skip("no PID namespaces here")
-    path = tmp_path / "daemon.pid"
-    child = Child(FAST)
+def only(monkeypatch, kind: str) -> Limits:
+    """Limits that make the child use exactly one kind of isolation (or skip the test)."""
+    if kind == "bwrap":
+        if not isolation.bwrap_works():
+            pytest.skip("bubblewrap not usable")
+        return Limits(timeout=10, sandbox="bwrap")
+    monkeypatch.setattr(isolation, "bwrap_works", lambda: False)
+    if kind == "unshare":
+        if not isolation.pid_namespace_prefix():
+            pytest.skip("no PID namespaces here")
+        return Limits(timeout=10, sandbox="auto")
+    monkeypatch.setattr(isolation, "pid_namespace_prefix", lambda: ())
+    assert isolation.become_subreaper()
+    return Limits(timeout=10, sandbox="none")
+
+
+@pytest.mark.parametrize("kind", ["bwrap", "unshare", "none"])
+def test_double_forked_daemon_does_not_survive(monkeypatch, kind):
+    child = Child(only(monkeypatch, kind))
+    path = Path(child.scratch) / "daemon.pid"
     try:
         answer = child.request({"op": "exec", "source": DAEMON.format(path=str(path)),
                                 "name": "c"})
@@ -290,17 +310,14 @@ def test_double_forked_daemon_does_not_survive(tmp_path, monkeypatch, namespace)
     assert not alive(pid)
 
 
-@pytest.mark.parametrize("namespace", [True, False], ids=["pid-namespace", "own-session"])
+@pytest.mark.parametrize("kind", ["bwrap", "unshare", "none"])
 @pytest.mark.parametrize("attack", [
     "os.kill(os.getpid(), signal.SIGSTOP)", "os.killpg(0, signal.SIGKILL)",
     "os.killpg(0, signal.SIGSTOP)", "os.kill(-1, signal.SIGCONT)"])
-def test_child_cannot_stop_or_kill_the_grader(monkeypatch, namespace, attack):
+def test_child_cannot_stop_or_kill_the_grader(monkeypatch, kind, attack):
     """The child is in its own session (and PID namespace): its group is never the grader's."""
-    if not namespace:
-        monkeypatch.setattr(isolation, "pid_namespace_prefix", lambda: ())
-    elif not isolation.pid_namespace_prefix():
-        pytest.skip("no PID namespaces here")
-    limits = Limits(timeout=1.5, cpu_seconds=10, restarts=1)
+    limits = dataclasses.replace(only(monkeypatch, kind), timeout=1.5, cpu_seconds=10,
+                                 restarts=1)
     session = grader.Session([("a", f"import os, signal\n{attack}\nx = 1")], limits)
     start = time.monotonic()
     try:
@@ -399,7 +416,7 @@ def test_child_environment_is_clean(monkeypatch):
     keys = set(answer["error"]["message"].split())
     assert keys <= {"PATH", "HOME", "TMPDIR", "LANG", "PYTHONHASHSEED", "MPLBACKEND",
                     "MPLCONFIGDIR", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
-                    "MKL_NUM_THREADS", isolation.MARKER, "LC_CTYPE"}
+                    "MKL_NUM_THREADS", isolation.MARKER, "LC_CTYPE", "PWD"}
 
 
 def test_feedback_holds_no_paths_environment_or_argv(tmp_path, monkeypatch):
@@ -466,8 +483,8 @@ def test_the_grader_makes_itself_undumpable():
 
 
 def test_cli_warns_about_protections_that_are_off(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(isolation, "protections", lambda: {"PID namespace": False,
-                                                           "undumpable": True})
+    monkeypatch.setattr(isolation, "protections", lambda mode: {"PID namespace": False,
+                                                                "undumpable": True})
     subs = tmp_path / "subs"
     corpus.write(subs, "ann", EX01, corpus.solution(EX01))
     (subs / "evil").symlink_to(worksheets.SOLUTIONS, target_is_directory=True)
@@ -477,3 +494,42 @@ def test_cli_warns_about_protections_that_are_off(tmp_path, capsys, monkeypatch)
     assert "protections are OFF on this machine: PID namespace" in err
     assert "evil: refused, graded 0" in err
     shutil.rmtree(tmp_path / "g_feedback")
+
+
+# ----- 7. bubblewrap -----------------------------------------------------------------------------
+needs_bwrap = pytest.mark.skipif(not isolation.bwrap_works(), reason="bubblewrap not usable")
+
+
+@needs_bwrap
+def test_bwrap_child_sees_only_python_numpy_and_the_runner(tmp_path):
+    secret = worksheets.SOLUTIONS / "ex01_gradient_descent.ipynb"
+    probe = ("import os, socket\nseen = sorted(os.listdir('/'))\n"
+             f"hidden = not os.path.exists({str(secret)!r})\n"
+             "try:\n    open('/usr/x', 'w')\n    ro = False\nexcept OSError:\n    ro = True\n"
+             "try:\n    socket.create_connection(('1.1.1.1', 80), timeout=1)\n    net = True\n"
+             "except OSError:\n    net = False\n"
+             "raise ValueError(f'{hidden} {ro} {net} {os.getpid()} {sorted(os.environ)}')")
+    with Child(Limits(timeout=10, sandbox="bwrap")) as child:
+        assert child.isolation == "bwrap"
+        message = child.request({"op": "exec", "name": "c", "source": probe})["error"]["message"]
+    hidden, ro, net, pid, env = message.split(" ", 4)
+    assert (hidden, ro, net) == ("True", "True", "False")
+    assert int(pid) < 10 and "COURSE_TEST" not in env
+
+
+@needs_bwrap
+def test_bwrap_grades_the_same(tmp_path):
+    corpus.write(tmp_path / "subs", "ann", EX01, corpus.solution(EX01))
+    rows = of(grade(tmp_path / "subs", tmp_path / "g.csv",
+                    limits=Limits(timeout=10, sandbox="bwrap")), "ann")
+    assert {r.status for r in rows.values()} == {"correct"}
+
+
+def test_sandbox_modes_are_checked_and_bwrap_missing_is_loud(monkeypatch):
+    with pytest.raises(ValueError, match="sandbox must be one of"):
+        Limits(sandbox="docker")
+    monkeypatch.setattr(isolation, "bwrap_works", lambda: False)
+    with pytest.raises(isolation.SandboxUnavailable, match="bubblewrap is not installed"):
+        Child(Limits(sandbox="bwrap"))
+    off = [k for k, on in isolation.protections("none").items() if not on]
+    assert any("bubblewrap" in k for k in off) and any("PID namespace" in k for k in off)

@@ -9,7 +9,13 @@
   runs as PID 1 of its own namespace: when it dies the kernel kills everything it started, and
   it cannot see or signal the grader.
 
-What is off is reported by :func:`protections`, so ``course grade`` can say so.
+* :func:`bwrap_prefix`: with bubblewrap installed, the child sees a read-only view of only the
+  system libraries, Python's standard library, the virtualenv (numpy) and course_lib (the
+  runner), a private tmpfs ``/tmp`` with its scratch folder in it, no network, new PID, IPC
+  and UTS namespaces, and it dies with the grader (``--die-with-parent``).
+
+:func:`child_prefix` picks one for a sandbox mode (``auto``: bwrap, else unshare, else none)
+and what is off is reported by :func:`protections`, so ``course grade`` can say so loudly.
 """
 
 from __future__ import annotations
@@ -69,6 +75,64 @@ def pid_namespace_prefix() -> tuple[str, ...]:
     return prefix if done.returncode == 0 else ()
 
 
+MODES = ("auto", "bwrap", "none")
+RUNNER_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # course_lib/
+
+
+class SandboxUnavailable(RuntimeError):
+    """``--sandbox bwrap`` was asked for but bubblewrap does not work here."""
+
+
+def _bwrap_args(scratch: str) -> tuple[str, ...]:
+    bwrap = shutil.which("bwrap", path="/usr/bin:/bin")
+    if not bwrap:
+        return ()
+    args = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+            "--ro-bind", "/usr", "/usr"]
+    for name in ("lib", "lib64", "bin", "sbin"):
+        path = f"/{name}"
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            args += ["--ro-bind", path, path]
+    for folder in sorted({sys.base_prefix, sys.prefix, sys.exec_prefix, RUNNER_DIR}):
+        if not folder.startswith("/usr/"):
+            args += ["--ro-bind", folder, folder]
+    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    if scratch:
+        args += ["--bind", scratch, scratch, "--chdir", scratch]
+    return (*args, "--")
+
+
+@functools.cache
+def bwrap_works() -> bool:
+    """Can bubblewrap start Python here (installed, and namespaces allowed)?"""
+    args = _bwrap_args("")
+    if not args:
+        return False
+    try:
+        done = subprocess.run([*args, sys.executable, "-I", "-c", "import numpy"], timeout=30,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin"})
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0
+
+
+def child_prefix(mode: str, scratch: str) -> tuple[tuple[str, ...], str]:
+    """(command prefix, name of the isolation) for a child in sandbox ``mode``."""
+    if mode not in MODES:
+        raise ValueError(f"sandbox must be one of {MODES}, got {mode!r}")
+    if mode in ("auto", "bwrap") and bwrap_works():
+        return _bwrap_args(scratch), "bwrap"
+    if mode == "bwrap":
+        raise SandboxUnavailable("--sandbox bwrap: bubblewrap is not installed or cannot "
+                                 "create namespaces here (apt-get install bubblewrap)")
+    if mode == "auto" and pid_namespace_prefix():
+        return pid_namespace_prefix(), "unshare"
+    return (), "none"
+
+
 def _children_of(pid: int) -> list[int]:
     """Direct children of ``pid`` (from /proc)."""
     found = []
@@ -119,8 +183,12 @@ def sweep(token: str, rounds: int = 20) -> int:
     return killed
 
 
-def protections() -> dict[str, bool]:
-    """Which protections this machine gives the grader (for the warning ``course grade`` prints)."""
-    return {"PID namespace per notebook (unshare)": bool(pid_namespace_prefix()),
+def protections(mode: str = "auto") -> dict[str, bool]:
+    """Which protections grading in ``mode`` gets on this machine (for ``course grade``)."""
+    kind = child_prefix(mode, "")[1]
+    return {"bubblewrap: read-only file system view, no network (--sandbox bwrap)":
+            kind == "bwrap",
+            "own PID namespace per notebook (a child cannot signal the grader)":
+            kind in ("bwrap", "unshare"),
             "undumpable grader (prctl)": _libc() is not None,
             "orphans adopted and killed (subreaper)": _libc() is not None}

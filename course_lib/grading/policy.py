@@ -10,7 +10,9 @@ megabytes of one-liners cannot make the grader build a huge tree). Then:
 * attribute access to dunders other than ``__init__`` (``x.__class__``, ``__subclasses__``,
   ``__dict__`` ...), to frame and traceback internals (``f_back``, ``tb_frame`` ...) and to the
   modules that numpy happens to expose is refused, and so is a format string that reaches one;
-* numpy's file input and output (``np.load``, ``np.save``, ``tofile``, ``memmap`` ...) is refused.
+* numpy's file input and output (``np.load``, ``np.save``, ``tofile``, ``memmap`` ...) is
+  refused on any object (an alias of numpy is still numpy), and so are private attributes
+  (``np._core``) of anything but a name the answer binds itself (``self._state``).
 
 A violation names the construct and the line. :func:`reference_users` is the scope-aware
 version of the check that an answer does not wrap course_lib's (or torch's) optimizers: it
@@ -41,7 +43,11 @@ FORBIDDEN_ATTRIBUTES = frozenset({
     "gi_frame", "gi_code", "cr_frame", "ag_frame", "co_code",
     # modules numpy (or anything else) exposes as attributes
     "os", "sys", "builtins", "ctypes", "subprocess", "importlib", "gc", "inspect", "io",
-    "ctypeslib", "f2py", "distutils", "testing",
+    "ctypeslib", "f2py", "distutils", "testing", "operator", "pickle", "shutil", "tempfile",
+    "pathlib", "platform", "types", "threading", "multiprocessing", "socket", "mmap", "posix",
+    "marshal", "runpy", "pdb", "traceback", "linecache", "weakref", "atexit", "resource",
+    "fcntl", "pty", "urllib", "http", "zipfile", "tarfile", "glob", "site", "sysconfig",
+    "pkgutil", "zipimport", "warnings", "functools", "codecs",
     # numpy's file input and output, on any object (arrays have tofile, dump)
     "tofile", "fromfile", "memmap", "genfromtxt", "loadtxt", "savetxt", "savez",
     "savez_compressed", "fromregex", "DataSource", "dump", "dumps", "open_memmap"})
@@ -102,6 +108,12 @@ def violations(source: str, allowed: Iterable[str] = ()) -> list[Violation]:
         found.append(Violation(construct, getattr(node, "lineno", 1)))
 
     for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and any(
+                part.startswith("_") or part in FORBIDDEN_ATTRIBUTES | NUMPY_FILE_IO
+                for alias in node.names for part in [
+                    *(getattr(node, "module", None) or "").split("."), *alias.name.split(".")]
+                if part):
+            bad("an import of a private or forbidden module", node)
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name not in modules and alias.name.split(".")[0] not in {
@@ -129,10 +141,14 @@ def violations(source: str, allowed: Iterable[str] = ()) -> list[Violation]:
                 bad(f"the attribute .{attr}", node)
             elif attr in FORBIDDEN_ATTRIBUTES:
                 bad(f"the attribute .{attr}", node)
-            elif attr in NUMPY_FILE_IO:
+            elif attr in NUMPY_FILE_IO and not (attr == "format" and isinstance(
+                    node.value, ast.Constant) and isinstance(node.value.value, str)):
+                bad(f"numpy's {attr} (file input and output is not allowed)", node)
+            elif attr.startswith("_"):
                 root = _root(node.value)
-                if isinstance(root, ast.Name) and root.id in numpy_names:
-                    bad(f"numpy's {attr} (file input and output is not allowed)", node)
+                if not isinstance(root, ast.Name) or root.id in numpy_names | modules | {
+                        m.split(".")[0] for m in modules}:
+                    bad(f"the private attribute .{attr} of a module", node)
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) \
                 and FORMAT_DUNDER.search(node.value):
             bad("a format string that reaches a dunder or frame attribute", node)

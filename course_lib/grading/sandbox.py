@@ -61,6 +61,7 @@ class Limits:
     cpu_seconds: int = 300
     notebook_seconds: float = 300.0  # wall time for everything one notebook runs
     restarts: int = 4  # children started again after one died, per notebook
+    sandbox: str = "auto"  # isolation.MODES: bwrap if it works, else unshare, else none
 
     def __post_init__(self) -> None:
         checks = {"timeout": (self.timeout, 0.1), "memory_mb": (self.memory_mb, 200),
@@ -69,6 +70,9 @@ class Limits:
         for name, (value, low) in checks.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
                 raise ValueError(f"Limits: {name} must be a number >= {low}, got {value!r}")
+        if self.sandbox not in isolation.MODES:
+            raise ValueError(f"Limits: sandbox must be one of {isolation.MODES}, "
+                             f"got {self.sandbox!r}")
 
 
 class ChildFailure(Exception):
@@ -106,13 +110,18 @@ class Child:
         self.token = secrets.token_hex(8)
         self.scratch = tempfile.mkdtemp(prefix="course-grade-")
         self.log = Path(self.scratch) / "output.txt"
+        try:
+            self.prefix, self.isolation = isolation.child_prefix(limits.sandbox, self.scratch)
+        except BaseException:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            raise
         req_r, self._req_w = os.pipe()
         self._ans_r, ans_w = os.pipe()
         try:
             with open(self.log, "wb") as out:
                 self.proc = subprocess.Popen(
-                    [*isolation.pid_namespace_prefix(), sys.executable, "-I", str(RUNNER),
-                     str(req_r), str(ans_w)],
+                    [*self.prefix, sys.executable, "-I", str(RUNNER), str(req_r),
+                     str(ans_w)],
                     pass_fds=(req_r, ans_w), stdin=subprocess.DEVNULL, stdout=out,
                     stderr=subprocess.STDOUT, cwd=self.scratch,
                     env=_environment(self.scratch, self.token),
@@ -181,6 +190,8 @@ class Child:
         except subprocess.TimeoutExpired:
             self.kill()
             code = self.proc.returncode
+        if self.isolation == "bwrap" and code is not None and code > 128:
+            code = 128 - code  # bwrap reports a child killed by signal N as 128 + N
         return explain_exit(code, self.tail(), self.limits)
 
     def tail(self, size: int = 2000) -> str:

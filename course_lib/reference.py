@@ -112,6 +112,19 @@ def course_lib_trajectory(case: ReferenceCase) -> Arrays:
     return {key: np.array(ps) for key, ps in path.items()}
 
 
+_ADAM = {"lr", "weight_decay", "beta1", "beta2", "eps"}
+TORCH_HYPERPARAMETERS: dict[str, set[str]] = {  # the course hyperparameters mapped to torch's
+    "sgd": {"lr", "weight_decay"},
+    "momentum": {"lr", "weight_decay", "momentum", "nesterov"},
+    "adagrad": {"lr", "weight_decay", "eps"},
+    "rmsprop": {"lr", "weight_decay", "decay_rate", "eps"},
+    "adam": _ADAM | {"amsgrad"},
+    "adamw": _ADAM | {"amsgrad"},
+    "nadam": _ADAM | {"momentum_decay"},
+    "adadelta": {"lr", "weight_decay", "rho", "eps"},
+}
+
+
 def _torch_optimizer(torch: Any, name: str, tensors: list, h: Mapping[str, Any]) -> Any:
     """The ``torch.optim`` optimizer equal to course optimizer ``name`` (hyperparameters ``h``)."""
     optim, common = torch.optim, {"lr": h["lr"], "weight_decay": h["weight_decay"],
@@ -129,6 +142,9 @@ def _torch_optimizer(torch: Any, name: str, tensors: list, h: Mapping[str, Any])
                                      **common),
         "adadelta": lambda: optim.Adadelta(tensors, rho=h["rho"], eps=h["eps"], **common),
     }
+    unmapped = set(h) - TORCH_HYPERPARAMETERS[name]
+    if unmapped:  # an option torch would silently not apply: refuse rather than compare wrongly
+        raise KeyError(f"{name}: no torch counterpart for hyperparameters {sorted(unmapped)}")
     return make[name]()
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from course_lib.reference import load_reference_cases, replay_reference_cases
+from course_lib.reference import load_reference_cases, replay_reference_cases, torch_trajectory
 
 FIXTURE = Path(__file__).parent / "fixtures" / "torch_trajectories.json"
 
@@ -83,3 +83,11 @@ def test_live_torch_agrees_with_the_stored_trajectories():
     pytest.importorskip("torch")
     results = replay_reference_cases(FIXTURE, live=True)
     assert all(r.ok for r in results), [(r.name, r.deviation) for r in results if not r.ok]
+
+
+def test_live_torch_refuses_an_option_it_cannot_map():
+    pytest.importorskip("torch")
+    case = next(c for c in load_reference_cases(FIXTURE) if c.optimizer == "adam")
+    case.hyper["maximize"] = True
+    with pytest.raises(KeyError, match="maximize"):
+        torch_trajectory(case)

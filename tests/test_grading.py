@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -267,6 +268,25 @@ def test_hostile_and_broken_code_gets_its_status(graded, case):
     for r in rows.values():
         assert r.points == (r.max_points if r.status == "correct" else 0)
         assert "Traceback" not in r.feedback
+        for foreign in ("/tmp/", "course-grade-", "course-snapshot-", "runner.py", sys.prefix):
+            assert foreign not in r.feedback
+
+
+def test_no_grading_process_survives_the_batch(graded):
+    from course_lib.grading import isolation
+
+    marker = f"{isolation.MARKER}=".encode()
+    survivors = []
+    for name in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{name}/environ", "rb") as fh:
+                if any(v.startswith(marker) for v in fh.read().split(b"\0")):
+                    with open(f"/proc/{name}/stat") as st:
+                        if st.read().split(")")[-1].split()[0] != "Z":
+                            survivors.append(name)
+        except OSError:
+            continue
+    assert survivors == []
 
 
 def test_hostile_feedback_explains(graded):

@@ -17,8 +17,10 @@ current directory on the path) started in a fresh session with:
 
 Requests go as JSON lines on one pipe; answers come back as JSON lines on another, never as
 pickles (unpickling could run code in the grader). Each answer must echo the request's random
-nonce, and an answer line is limited in size. None of this stops a determined attacker who can
-read the grader's files or use the kernel; for hostile settings run the grader in a container.
+nonce, and an answer line is limited in size. Without bubblewrap or PID namespaces a child runs
+as the grader's user: it cannot signal the grader by its group (its own session), but it could
+by the grader's pid, and it can read whatever that user can; ``course grade`` warns about this.
+Nothing here stops an attacker with a kernel exploit; for that, run the grader in a container.
 """
 
 from __future__ import annotations

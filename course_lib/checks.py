@@ -483,7 +483,20 @@ def check_item(key: str, answer: Any, rng: np.random.Generator | None = None) ->
     return judge_function(item, calls, run_function(answer, calls))
 
 
-__all__ = ["rel_error", "same", "Verdict", "check_item", "ITEMS"]  # and the check_* below
+# The check_* functions below add themselves.
+__all__ = ["rel_error", "same", "Verdict", "check_item", "ITEMS", "CheckFailed"]
+
+
+class CheckFailed(AssertionError):
+    """A self-check that did not pass; the message is the diagnosis the student reads.
+
+    It is an ``AssertionError`` so that a plain Run All stops at it and nbgrader's autograder
+    scores the check cell 0. In Jupyter it shows as the diagnosis alone, without a traceback
+    into course_lib (IPython calls ``_render_traceback_`` when an exception has one).
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{type(self).__name__}: {self.args[0] if self.args else ''}"]
 
 
 def _checker(key: str) -> Callable[[Any], None]:
@@ -491,11 +504,15 @@ def _checker(key: str) -> Callable[[Any], None]:
     what = "class" if isinstance(item, OptimizerItem) else "function"
 
     def check(answer: Any) -> None:
-        print(check_item(key, answer).message)
+        verdict = check_item(key, answer)
+        if not verdict.passed:
+            raise CheckFailed(verdict.message)
+        print(verdict.message)
 
     check.__name__ = check.__qualname__ = f"check_{key}"
-    check.__doc__ = (f"Check your {what} ``{item.symbol}`` against course_lib and print the "
-                     f"verdict (one line when correct).")
+    check.__doc__ = (f"Check your {what} ``{item.symbol}`` against course_lib: print the verdict "
+                     f"(one line) when correct, raise :class:`CheckFailed` with the diagnosis "
+                     f"otherwise.")
     __all__.append(check.__name__)
     return check
 

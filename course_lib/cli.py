@@ -133,7 +133,9 @@ def report_drift(changes: list[worksheets.ExerciseChange]) -> int:
         else:
             failed = True
             verb = {"missing": "is missing", "stale": "is out of date",
-                    "stray": "has no solution in solutions/"}[c.kind]
+                    "stray": "has no solution in solutions/",
+                    "points": "has check cells whose nbgrader points differ from "
+                              "grading.toml"}[c.kind]
             print(f"{shown(c.path)}: {verb}")
     if failed:
         print("run `course exercises` (make exercises) to regenerate them", file=sys.stderr)

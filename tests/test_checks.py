@@ -316,10 +316,27 @@ def stub_function(*args):
 def test_stub_gets_not_implemented_without_traceback(key, capsys):
     item = items.ITEMS[key]
     answer = Stub if isinstance(item, items.OptimizerItem) else stub_function
-    getattr(checks, f"check_{key}")(answer)
+    with pytest.raises(checks.CheckFailed) as failed:
+        getattr(checks, f"check_{key}")(answer)
+    assert str(failed.value) == f"{item.symbol}: not implemented yet."
+    # In Jupyter the failure shows as its message alone, no traceback into course_lib.
+    assert failed.value._render_traceback_() == [
+        f"CheckFailed: {item.symbol}: not implemented yet."]
     out = capsys.readouterr()
-    assert out.out == f"{item.symbol}: not implemented yet.\n"
-    assert out.err == ""
+    assert out.out == "" and out.err == ""
+
+
+def test_a_wrong_answer_raises_with_its_diagnosis():
+    class SGD:
+        def __init__(self, lr):
+            self.lr = lr
+
+        def update(self, params, grads):
+            for key in params:
+                params[key] += self.lr * grads[key]  # the wrong sign
+
+    with pytest.raises(AssertionError, match=r"SGD: wrong"):
+        checks.check_sgd(SGD)
 
 
 def test_success_is_one_short_line(capsys):

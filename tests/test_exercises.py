@@ -101,12 +101,16 @@ def test_stored_check_outputs_are_one_correct_line(path):
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=NAMES)
-def test_exercise_self_checks_say_not_implemented_yet(path):
-    _, out = run_cells(worksheets.EXERCISES / path.name, ("setup", "answer", "check"))
-    lines = out.splitlines()
-    expected = [f"{items.ITEMS[meta['item']].symbol}: not implemented yet."
-                for meta, _ in cells_of(path, ("check",))]
-    assert lines == expected
+def test_exercise_self_checks_fail_with_not_implemented_yet(path):
+    exercise = worksheets.EXERCISES / path.name
+    ns, _ = run_cells(exercise, ("setup", "answer"))
+    messages = []
+    for _, source in cells_of(exercise, ("check",)):
+        with pytest.raises(checks.CheckFailed) as failed:
+            exec(compile(source, str(exercise), "exec"), ns)
+        messages.append(str(failed.value))
+    assert messages == [f"{items.ITEMS[meta['item']].symbol}: not implemented yet."
+                        for meta, _ in cells_of(path, ("check",))]
 
 
 def test_solutions_grade_at_full_marks():

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from course_lib.grading import answers
+from course_lib.grading import answers, nbgrader_meta
 from course_lib.grading.items import ITEMS
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
@@ -134,7 +134,8 @@ class ExerciseChange:
 
     path: Path
     text: str | None  # the generated worksheet; None for a stray file with no solution
-    kind: str  # "missing", "stale", "answers" (holds a student's work) or "stray"
+    kind: str  # "missing", "stale", "answers" (holds a student's work), "stray", or "points"
+    # (a solution whose check cells' nbgrader points differ from grading.toml)
     answer_cells: list[str] = field(default_factory=list)  # ids of answer cells holding work
     drifted: bool = False  # for "answers": non-answer cells also differ from the solution's
 
@@ -144,10 +145,16 @@ def exercise_changes(solutions: Path = SOLUTIONS,
     """Every exercise file that differs from what ``solutions/`` generates, and how."""
     changes: list[ExerciseChange] = []
     wanted = set()
+    points = load_points(solutions)
     for path in solution_paths(solutions):
         target = exercises / path.name
         wanted.add(target.name)
-        blank = make_exercise(read_notebook(path), path.name)
+        solution = read_notebook(path)
+        synced = nbgrader_meta.with_nbgrader_tests(solution, points.get(path.stem, {}))
+        if synced != solution:  # the check cells' points must follow grading.toml
+            # nbformat.write (make notebooks) ends a file with a newline; keep that form.
+            changes.append(ExerciseChange(path, dumps(synced) + "\n", "points"))
+        blank = make_exercise(synced, path.name)
         text = dumps(blank)
         if not target.exists():
             changes.append(ExerciseChange(target, text, "missing"))

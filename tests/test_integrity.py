@@ -148,6 +148,15 @@ def test_answers_are_found_by_grade_id_or_id_and_missing_ones_named():
     assert {p[0] for p in built.problems.values()} == {"answer cell missing"}
 
 
+def test_exercises_plus_points_give_the_same_scaffolding(tmp_path):
+    for path in worksheets.EXERCISES.glob("*.ipynb"):
+        shutil.copy(path, tmp_path)
+    shutil.copy(worksheets.SOLUTIONS / worksheets.POINTS_FILE, tmp_path)
+    for sheet in worksheets.load_worksheets(tmp_path):
+        ours = assembly.load_template(sheet, tmp_path)
+        assert ours == assembly.load_template(sheet) and ours.setup and ours.fixed
+
+
 def test_only_the_region_is_taken_from_an_answer_cell():
     sheet = SHEETS[EX01]
     cells = copy.deepcopy(corpus.solution(EX01)["cells"])
@@ -330,6 +339,22 @@ def test_child_cannot_stop_or_kill_the_grader(monkeypatch, kind, attack):
     assert Path(f"/proc/{os.getpid()}/stat").read_text().split(")")[-1].split()[0] in "RS"
 
 
+@pytest.mark.parametrize("kind", ["bwrap", "unshare"])
+def test_a_namespaced_child_cannot_even_name_the_grader(monkeypatch, kind):
+    """Same uid, grader's real pid: in its own PID namespace the child cannot reach it.
+
+    (With ``--sandbox none`` it could: that mode is only for machines without namespaces,
+    and ``course grade`` says so.)
+    """
+    limits = only(monkeypatch, kind)
+    attack = (f"import os\ntry:\n    os.kill({os.getpid()}, 0)  # 0: could it be signalled?\n"
+              f"    r = 'sent'\n"
+              f"except OSError as exc:\n    r = type(exc).__name__\nraise ValueError(r)")
+    with Child(limits) as child:
+        error = child.request({"op": "exec", "name": "c", "source": attack})["error"]
+    assert error["message"] in ("ProcessLookupError", "PermissionError")
+
+
 def test_slow_cells_and_crashing_items_stay_within_the_budget():
     limits = Limits(timeout=1.0, cpu_seconds=10, notebook_seconds=4.0, restarts=3)
     cells = [(f"slow {i}", "import time\ntime.sleep(0.25)") for i in range(20)]
@@ -475,8 +500,10 @@ def test_an_undumpable_process_hides_its_environment(undumpable, expected):
 
 
 def test_the_grader_makes_itself_undumpable():
-    code = ("from course_lib.grading import isolation\nimport ctypes\n"
-            "assert isolation.make_undumpable()\n"
+    code = ("import ctypes, tempfile\nfrom pathlib import Path\n"
+            "from course_lib.grading import grader\n"
+            "d = Path(tempfile.mkdtemp())\n"
+            "grader.grade_folder(grader.Batch(d, d / 'g.csv', [], grader.Limits()))\n"
             "print(ctypes.CDLL('libc.so.6').prctl(3, 0, 0, 0, 0))\n")  # PR_GET_DUMPABLE
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=worksheets.REPO, timeout=30)

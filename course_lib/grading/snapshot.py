@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-MAX_FILE = 1024 * 1024 * 1024  # bytes on disk: larger files are not even copied
+MAX_FILE = 512 * 1024 * 1024  # bytes on disk: larger files are not even copied
 MAX_SOURCES = 50 * 1024 * 1024  # characters of cell sources once outputs are dropped
 CHUNK = 1 << 20
 

@@ -50,11 +50,15 @@ class Affine:
         self.x = x
         return x @ self.W + self.b
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        """Store dW and db; return the gradient with respect to x."""
+    def backward(self, dout: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
+        """Store dW and db; return the gradient with respect to x (None if not ``need_dx``).
+
+        The first layer's dx is the gradient for the input pixels, which training never uses:
+        skipping it saves one of the layer's three matrix products.
+        """
         self.dW = self.x.T @ dout
         self.db = dout.sum(axis=0)
-        return dout @ self.W.T
+        return dout @ self.W.T if need_dx else None
 
 
 class ReLU:
@@ -270,8 +274,9 @@ class MLP:
         """Loss and gradients for input already checked by :meth:`check_x`/:meth:`check_t`."""
         loss = self.last_layer.forward(self._forward(x), t)
         dout = self.last_layer.backward(1.0)
-        for layer in reversed(self.layers):
+        for layer in reversed(self.layers[1:]):
             dout = layer.backward(dout)
+        self.layers[0].backward(dout, need_dx=False)  # nothing uses the input's gradient
         grads = {}
         for i, layer in enumerate(self.affine_layers(), 1):
             grads[f"W{i}"], grads[f"b{i}"] = layer.dW, layer.db

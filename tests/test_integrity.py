@@ -76,6 +76,17 @@ def test_symlinked_student_folder_and_notebook_are_refused(tmp_path):
     assert corpus.hashes(worksheets.SOLUTIONS) == before
 
 
+def test_a_hard_link_to_a_solution_is_refused(tmp_path):
+    solutions = tmp_path / "solutions"
+    shutil.copytree(worksheets.SOLUTIONS, solutions)
+    subs = tmp_path / "subs"
+    (subs / "hl").mkdir(parents=True)
+    os.link(solutions / f"{EX01}.ipynb", subs / "hl" / f"{EX01}.ipynb")
+    rows = of(grade(subs, tmp_path / "g.csv", solutions=solutions), "hl")
+    assert {r.status for r in rows.values()} == {"malformed notebook"}
+    assert "hard link to the instructor's solution" in rows["sgd"].feedback
+
+
 def test_snapshot_is_private_and_hashed(tmp_path):
     corpus.write(tmp_path, "ann", EX01, corpus.solution(EX01))
     snap = snapshot.take(tmp_path, [EX01])

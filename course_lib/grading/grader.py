@@ -373,7 +373,8 @@ def grade_folder(batch: Batch, progress: Callable[[int, int, str], None] | None 
         batch.gradebook)
     isolation.make_undumpable()
     isolation.become_subreaper()
-    snap = snapshot.take(batch.submissions, [sheet.name for sheet in batch.sheets])
+    snap = snapshot.take(batch.submissions, [sheet.name for sheet in batch.sheets],
+                         protected=snapshot.file_ids(batch.solutions))
     try:
         return _grade_snapshot(batch, snap, old, progress)
     finally:

@@ -73,7 +73,16 @@ class Snapshot:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def _open_regular(path: Path) -> int:
+def file_ids(folder: Path) -> set[tuple[int, int]]:
+    """(device, inode) of every file in ``folder``: hard links to them are refused."""
+    try:
+        return {(e.stat(follow_symlinks=False).st_dev, e.stat(follow_symlinks=False).st_ino)
+                for e in os.scandir(folder) if e.is_file(follow_symlinks=False)}
+    except OSError:
+        return set()
+
+
+def _open_regular(path: Path, protected: set[tuple[int, int]] = frozenset()) -> int:
     """A read-only descriptor of ``path``, refusing links and anything but a regular file."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
@@ -88,13 +97,17 @@ def _open_regular(path: Path) -> int:
     if info.st_size > MAX_FILE:
         os.close(fd)
         raise Unreadable(f"it is larger than {MAX_FILE >> 20} MB")
+    if (info.st_dev, info.st_ino) in protected:
+        os.close(fd)
+        raise Unreadable("it is a hard link to the instructor's solution file")
     return fd
 
 
-def hash_file(path: Path, copy_to: Path | None = None) -> str:
+def hash_file(path: Path, copy_to: Path | None = None,
+              protected: set[tuple[int, int]] = frozenset()) -> str:
     """SHA-256 of a regular file (never a link), copying it to ``copy_to`` on the way."""
     digest = hashlib.sha256()
-    fd = _open_regular(path)
+    fd = _open_regular(path, protected)
     out = None
     try:
         if copy_to is not None:
@@ -147,8 +160,11 @@ def students_in(folder: Path) -> list[str]:
 
 
 def take(submissions: Path, sheets: Iterable[str], students: Iterable[str] | None = None,
-         ) -> Snapshot:
-    """Copy and hash every worksheet of every student (or of ``students``)."""
+         protected: set[tuple[int, int]] = frozenset()) -> Snapshot:
+    """Copy and hash every worksheet of every student (or of ``students``).
+
+    A file that is one of ``protected`` (the solutions' (device, inode)) is refused.
+    """
     root = Path(tempfile.mkdtemp(prefix="course-snapshot-"))
     os.chmod(root, 0o700)
     snap = Snapshot(root)
@@ -171,7 +187,7 @@ def take(submissions: Path, sheets: Iterable[str], students: Iterable[str] | Non
                     continue
                 copy = target / f"{sheet}.ipynb"
                 try:
-                    entry.sha256 = hash_file(path, copy)
+                    entry.sha256 = hash_file(path, copy, protected)
                     entry.copy = copy
                 except Unreadable as exc:
                     entry.refused = str(exc)

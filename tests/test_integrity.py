@@ -97,6 +97,10 @@ def test_snapshot_is_private_and_hashed(tmp_path):
         assert snap.changed() == []
         (tmp_path / "ann" / f"{EX01}.ipynb").write_text("{}")
         assert snap.changed() == [entry]
+        assert snapshot.load_cells(entry.copy, entry.sha256)
+        entry.copy.write_text(json.dumps(corpus.solution("ex02_momentum")))
+        with pytest.raises(snapshot.Unreadable, match="altered after it was taken"):
+            snapshot.load_cells(entry.copy, entry.sha256)
     finally:
         snap.close()
     assert not snap.root.exists()

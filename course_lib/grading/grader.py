@@ -342,7 +342,7 @@ def grade_entry(batch: Batch, entry: snapshot.Entry, sheet: Worksheet) -> list[R
                             + (f" ({entry.note})" if entry.note else ""))
     else:
         try:
-            cells = snapshot.load_cells(entry.copy)
+            cells = snapshot.load_cells(entry.copy, entry.sha256)
         except (snapshot.Unreadable, OSError) as exc:
             found = same_status(sheet, MALFORMED, f"{name} could not be read: {exc}.")
         else:

@@ -206,9 +206,15 @@ def _drop_outputs(nb: dict) -> None:
             cell.pop("attachments", None)
 
 
-def load_cells(path: Path) -> list[dict]:
-    """The cells of a snapshot copy, outputs dropped; :class:`Unreadable` says what is wrong."""
+def load_cells(path: Path, sha256: str = "") -> list[dict]:
+    """The cells of a snapshot copy, outputs dropped; :class:`Unreadable` says what is wrong.
+
+    With ``sha256`` the copy must still have that hash (nothing may alter it after the copy).
+    """
     raw = path.read_bytes()
+    if sha256 and hashlib.sha256(raw).hexdigest() != sha256:
+        raise Unreadable("its copy was altered after it was taken (by another notebook's "
+                         "code?); it is not graded")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

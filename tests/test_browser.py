@@ -287,6 +287,42 @@ def test_the_documented_check_command_works_in_a_jupyterlab_terminal(lab):
     assert "exit=1" in text
 
 
+OPENED = ("exercises/ex05_adam.ipynb", "notebooks/09_playground.ipynb")
+
+
+@pytest.mark.parametrize("relpath", OPENED)
+def test_opening_and_saving_in_jupyterlab_changes_no_byte(lab, relpath):
+    """A student opens a course notebook (its kernel starts) and saves it: git sees no change."""
+    from playwright.sync_api import expect, sync_playwright
+
+    target = lab.root / "notebooks" / Path(relpath).name
+    shutil.copy(REPO / relpath, target)
+    before = target.read_bytes()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM))
+        try:
+            page = browser.new_page(viewport={"width": 1300, "height": 900})
+            page.goto(f"{lab.url}/lab/tree/{target.name}?token={lab.token}", timeout=30_000)
+            status = page.locator(".jp-StatusBar-Widget, #jp-main-statusbar")
+            expect(status.filter(has_text="Idle").first).to_be_visible(timeout=40_000)
+            lab.note_kernels()
+            page.locator(".jp-Notebook").first.click()
+            mtime = target.stat().st_mtime_ns
+            page.keyboard.press("Control+s")
+            end = time.monotonic() + 20
+            while target.stat().st_mtime_ns == mtime and time.monotonic() < end:
+                time.sleep(0.2)
+            assert target.stat().st_mtime_ns != mtime, "JupyterLab did not save the notebook"
+        finally:
+            browser.close()
+    after = target.read_bytes()
+    if after != before:
+        import difflib
+        diff = "".join(difflib.unified_diff(before.decode().splitlines(True),
+                                            after.decode().splitlines(True), n=1))
+        pytest.fail(f"saving {relpath} in JupyterLab changed it:\n{diff[:3000]}")
+
+
 def test_without_chromium_it_skips_with_the_install_command(monkeypatch):
     monkeypatch.setattr(sys.modules[__name__], "CHROMIUM", Path("/nonexistent/chromium"))
     monkeypatch.delenv("CI", raising=False)

@@ -7,9 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from course_lib import nbjson
+from course_lib.notebook_tools import kernelspec
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted(
     (ROOT / "solutions").glob("*.ipynb"))
+EVERY = NOTEBOOKS + sorted((ROOT / "exercises").glob("*.ipynb"))
 
 
 def problems(nb: dict) -> list[str]:
@@ -49,3 +53,18 @@ def test_the_check_finds_cells_run_out_of_order():
     cell = {"cell_type": "code", "source": ["x"], "outputs": []}
     nb = {"cells": [dict(cell, execution_count=2), dict(cell, execution_count=1)]}
     assert problems(nb) == ["cell 1: execution count 1 after 2"]
+
+
+@pytest.mark.parametrize("path", EVERY, ids=[f"{p.parent.name}/{p.name}" for p in EVERY])
+def test_stored_as_jupyterlab_saves_it(path: Path):
+    """Opening and saving in JupyterLab must not change the file (no dirty git status)."""
+    text = path.read_text(encoding="utf-8")
+    nb = json.loads(text)
+    assert nb["metadata"]["kernelspec"] == kernelspec(), (
+        f"{path.name}: run `python -m course_lib.notebook_tools --normalize {path.name}`")
+    assert text == nbjson.writes(nb), f"{path.name}: not in the JSON form JupyterLab saves"
+
+
+def test_browser_numbers_match_javascript():
+    assert json.dumps(nbjson.browser_numbers({"a": [1.0, 0.5, -7.0], "b": True})) == \
+        '{"a": [1, 0.5, -7], "b": true}'

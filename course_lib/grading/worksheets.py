@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from course_lib import nbjson
 from course_lib.grading import answers, nbgrader_meta
 from course_lib.grading.items import ITEMS
 
@@ -96,10 +97,8 @@ def make_exercise(nb: dict, name: str) -> dict:
 
 
 def dumps(nb: dict) -> str:
-    """Notebook JSON as Jupyter writes it (sources as lists of lines, sorted keys, indent 1)."""
-    import nbformat
-
-    return nbformat.writes(nbformat.from_dict(nb), version=4)
+    """Notebook JSON as JupyterLab saves it (sorted keys, indent 1, final newline)."""
+    return nbjson.writes(nb)
 
 
 def read_notebook(path: Path) -> dict:
@@ -152,8 +151,7 @@ def exercise_changes(solutions: Path = SOLUTIONS,
         solution = read_notebook(path)
         synced = nbgrader_meta.with_nbgrader_tests(solution, points.get(path.stem, {}))
         if synced != solution:  # the check cells' points must follow grading.toml
-            # nbformat.write (make notebooks) ends a file with a newline; keep that form.
-            changes.append(ExerciseChange(path, dumps(synced) + "\n", "points"))
+            changes.append(ExerciseChange(path, dumps(synced), "points"))
         blank = make_exercise(synced, path.name)
         text = dumps(blank)
         if not target.exists():

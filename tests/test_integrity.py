@@ -546,8 +546,11 @@ needs_bwrap = pytest.mark.skipif(not isolation.bwrap_works(), reason="bubblewrap
 @needs_bwrap
 def test_bwrap_child_sees_only_python_numpy_and_the_runner(tmp_path):
     secret = worksheets.SOLUTIONS / "ex01_gradient_descent.ipynb"
+    others = Path(np.__file__).parents[1] / "pytest"  # another package of the virtualenv
+    assert others.exists()
     probe = ("import os, socket\nseen = sorted(os.listdir('/'))\n"
-             f"hidden = not os.path.exists({str(secret)!r})\n"
+             f"hidden = not os.path.exists({str(secret)!r}) and not "
+             f"os.path.exists({str(others)!r})\n"
              "try:\n    open('/usr/x', 'w')\n    ro = False\nexcept OSError:\n    ro = True\n"
              "try:\n    socket.create_connection(('1.1.1.1', 80), timeout=1)\n    net = True\n"
              "except OSError:\n    net = False\n"

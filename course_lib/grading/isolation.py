@@ -95,13 +95,28 @@ def _bwrap_args(scratch: str) -> tuple[str, ...]:
             args += ["--symlink", os.readlink(path), path]
         elif os.path.isdir(path):
             args += ["--ro-bind", path, path]
-    for folder in sorted({sys.base_prefix, sys.prefix, sys.exec_prefix, RUNNER_DIR}):
-        if not folder.startswith("/usr/"):
-            args += ["--ro-bind", folder, folder]
+    for folder in _visible():
+        args += ["--ro-bind", folder, folder]
     args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     if scratch:
         args += ["--bind", scratch, scratch, "--chdir", scratch]
     return (*args, "--")
+
+
+@functools.cache
+def _visible() -> tuple[str, ...]:
+    """What the child may see besides /usr: Python and its standard library, numpy (and how
+    to import course_lib), and course_lib itself. In a virtualenv only numpy's folders of
+    its site-packages are shown, not the other packages (torch and the like)."""
+    import numpy
+
+    shown = {sys.base_prefix, RUNNER_DIR}
+    if sys.prefix != sys.base_prefix:
+        site = os.path.dirname(os.path.dirname(os.path.abspath(numpy.__file__)))
+        shown |= {os.path.join(sys.prefix, "bin"), os.path.join(sys.prefix, "pyvenv.cfg")}
+        shown |= {os.path.join(site, n) for n in os.listdir(site)
+                  if n.split("-")[0].split(".")[0] == "numpy" or n.startswith("__editable__")}
+    return tuple(sorted(f for f in shown if not f.startswith("/usr/") and os.path.exists(f)))
 
 
 @functools.cache

@@ -1,6 +1,7 @@
 """course_lib: the NumPy library behind the course "From SGD to Adam"."""
 
 from course_lib import schedules
+from course_lib.clip import clip_grad_norm
 from course_lib.data import (
     Dataset,
     batch_indices,
@@ -18,9 +19,12 @@ from course_lib.optimizers import (
     Adadelta,
     AdaGrad,
     Adam,
+    Adamax,
     AdamW,
+    Lion,
     Momentum,
     NAdam,
+    RAdam,
     RMSProp,
     make_optimizer,
 )
@@ -28,8 +32,9 @@ from course_lib.problems import PROBLEMS, Problem, get_problem, noisy, quadratic
 from course_lib.training import History, compare, smooth, train
 
 __all__ = ["SGD", "Momentum", "AdaGrad", "RMSProp", "Adam", "AdamW", "NAdam", "Adadelta",
-           "OPTIMIZERS", "make_optimizer", "Problem", "PROBLEMS", "get_problem", "noisy",
-           "quadratic", "minimize", "Trajectory", "schedules", "Dataset", "batch_indices",
-           "digits", "linear_regression", "minibatches", "moons", "spirals", "MLP", "TwoLayerNet",
-           "gradient_check", "numerical_gradient", "History", "compare", "smooth", "train"]
+           "RAdam", "Adamax", "Lion", "clip_grad_norm", "OPTIMIZERS", "make_optimizer",
+           "Problem", "PROBLEMS", "get_problem", "noisy", "quadratic", "minimize", "Trajectory",
+           "schedules", "Dataset", "batch_indices", "digits", "linear_regression", "minibatches",
+           "moons", "spirals", "MLP", "TwoLayerNet", "gradient_check", "numerical_gradient",
+           "History", "compare", "smooth", "train"]
 __version__ = "0.1.0"

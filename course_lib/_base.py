@@ -321,6 +321,27 @@ def _checked_buffers(key: str, bufs: Any, names: tuple[str, ...],
     return copies
 
 
+def check_updater(obj: Any, what: str = "optimizer") -> Any:
+    """``obj`` if it can step: any object with an ``update(params, grads)`` method will do.
+
+    A course_lib optimizer, or a class of your own written in the same form (state in dicts,
+    ``update`` moving ``params`` in place), as in *Deep Learning from Scratch*.
+    """
+    if isinstance(obj, type) or not callable(getattr(obj, "update", None)):
+        hint = "; pass an instance, not the class" if isinstance(obj, type) else ""
+        raise TypeError(f"{what} must be an object with an update(params, grads) method (a "
+                        f"course_lib optimizer or your own class), got {obj!r}{hint}")
+    return obj
+
+
+def check_has_lr(obj: Any, what: str = "optimizer") -> None:
+    """A schedule sets ``obj.lr`` before every update: refuse an optimizer without one."""
+    if not hasattr(obj, "lr"):
+        raise TypeError(f"{what} ({type(obj).__name__}) has no lr attribute, but a schedule "
+                        f"sets optimizer.lr before every update: give the class an lr "
+                        f"attribute that its update reads (self.lr = lr), or drop the schedule")
+
+
 def hyperparameter_names(cls: type) -> list[str]:
     """The constructor's parameter names of an optimizer class, in order."""
     import inspect

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from course_lib._base import Optimizer
+from course_lib._base import Optimizer, check_updater
 from course_lib.optimizers import make_optimizer
 from course_lib.problems import Problem, get_problem
 
@@ -63,6 +63,9 @@ def minimize(problem: str | Problem, optimizer: str | Optimizer,
              start: Sequence[float] | None = None, steps: int = 100) -> Trajectory:
     """Take ``steps`` updates of ``optimizer`` on ``problem`` from ``start`` (default: its own).
 
+    ``optimizer`` is a name, a course_lib optimizer or any object with an
+    ``update(params, grads)`` method (the one parameter is ``params["xy"]``).
+
     >>> from course_lib.optimizers import SGD
     >>> run = minimize("ellipse", SGD(lr=0.95), steps=30)
     >>> print(f"{run.final[0]:.3f} {run.final[1]:.3f}")
@@ -70,8 +73,7 @@ def minimize(problem: str | Problem, optimizer: str | Optimizer,
     """
     prob = get_problem(problem)
     opt = make_optimizer(optimizer) if isinstance(optimizer, str) else optimizer
-    if not isinstance(opt, Optimizer):
-        raise TypeError(f"optimizer must be a course_lib optimizer or a name, got {opt!r}")
+    check_updater(opt, "optimizer (or a name from OPTIMIZERS)")
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
         raise ValueError(f"steps must be a whole number >= 0, got {steps!r}")
     xy = np.array(prob.start if start is None else start, dtype=float)

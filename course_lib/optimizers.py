@@ -2,10 +2,12 @@ r"""The optimizers of the course, each one idea away from the one it grows from.
 
 SGD -> Momentum (a velocity) -> AdaGrad (a per-coordinate step from summed squared gradients)
 -> RMSProp (forget old squares) -> Adam (Momentum + RMSProp + bias correction), then AdamW,
-NAdam and Adadelta. Each ``step`` works on one block of one parameter, in place, and the update
+NAdam, Adadelta, RAdam (a rectified start), Adamax (an infinity norm) and Lion (a sign step).
+Each ``step`` works on one block of one parameter, in place, and the update
 rule in its docstring uses the course's symbols: ``lr, momentum, v, s, m, beta1, beta2, eps, t``.
 
-They match PyTorch's ``torch.optim`` (single-tensor CPU path) to round-off, for every option.
+They match PyTorch's ``torch.optim`` (single-tensor CPU path) to round-off, for every option;
+Lion, which torch lacks, matches optax's ``lion``.
 In-place arithmetic (``out=``, ``*=``) keeps a step free of new parameter-sized arrays; each
 line's comment gives the math it computes.
 """
@@ -20,7 +22,8 @@ import numpy as np
 from course_lib._base import Flag, Hyper, Optimizer, hyperparameter_names
 
 __all__ = ["SGD", "Momentum", "AdaGrad", "RMSProp", "Adam", "AdamW", "NAdam", "Adadelta",
-           "Optimizer", "OPTIMIZERS", "make_optimizer", "hyperparameter_names"]
+           "RAdam", "Adamax", "Lion", "Optimizer", "OPTIMIZERS", "make_optimizer",
+           "hyperparameter_names"]
 
 
 
@@ -403,6 +406,150 @@ def _checked_product(mu_product: Any) -> float:
     return float(mu_product)
 
 
+class RAdam(Adam):
+    r"""Adam that waits for its second moment: the adaptive step is *rectified* (Liu et al., 2020).
+
+    Early on ``v`` averages only a few squared gradients, so :math:`1/\sqrt{v}` varies wildly.
+    RAdam tracks the length :math:`\rho_t` of the average (Liu et al., 2020, eq. 3 and
+    Algorithm 2) and takes momentum-SGD steps until it exceeds 5, then Adam steps scaled by
+    :math:`r_t \to 1`:
+
+    .. math::
+        \rho_\infty = \frac{2}{1-\beta_2} - 1, \quad
+        \rho_t = \rho_\infty - \frac{2 t \beta_2^t}{1 - \beta_2^t}, \quad
+        \hat m = \frac{m}{1-\beta_1^t}
+
+    .. math::
+        p \leftarrow p - \mathrm{lr}\, \hat m \ \text{ if } \rho_t \le 5, \quad
+        p \leftarrow p - \mathrm{lr}\, r_t\, \hat m
+            \frac{\sqrt{1-\beta_2^t}}{\sqrt{v} + \epsilon} \ \text{ otherwise},
+
+    .. math::
+        r_t = \sqrt{\frac{(\rho_t-4)(\rho_t-2)\,\rho_\infty}
+                        {(\rho_\infty-4)(\rho_\infty-2)\,\rho_t}}
+
+    with ``m``, ``v`` as in Adam (torch's form: eps is added to :math:`\sqrt{v}` before the
+    correction). With beta2 = 0.999, :math:`\rho_t > 5` from step 6 on.
+
+    >>> import numpy as np
+    >>> params = {"w": np.array([1.0])}
+    >>> RAdam(lr=0.1).update(params, {"w": np.array([3.0])})
+    >>> params["w"].round(6)  # step 1: rho_1 = 1, a plain momentum step lr * m_hat = 0.1 * 3
+    array([0.7])
+    """
+
+    name = "radam"
+
+    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
+        super().__init__(lr, beta1, beta2, eps, weight_decay)
+
+    def rectification(self, t: int) -> float | None:
+        """r_t, or None while rho_t <= 5 (too few squares averaged to trust v)."""
+        b2 = self.beta2
+        rho_inf = 2.0 / (1.0 - b2) - 1.0
+        rho_t = rho_inf - 2.0 * t * b2**t / (1.0 - b2**t)
+        if rho_t <= 5.0:
+            return None
+        return math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf
+                         / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+
+    def step(self, p, g, state, tmp, tmp2):
+        m, v, t = state["m"], state["v"], state["t"]
+        ema(m, g, self.beta1, tmp)
+        ema_square(v, g, self.beta2, tmp)
+        step = self.lr / (1.0 - self.beta1**t)  # lr * m_hat = lr / (1 - beta1^t) * m
+        r = self.rectification(t)
+        if r is None:
+            np.multiply(m, step, out=tmp)
+        else:
+            np.sqrt(v, out=tmp)  # the adaptive part: sqrt(1 - beta2^t) / (sqrt(v) + eps)
+            tmp += self.eps
+            np.divide(m, tmp, out=tmp)
+            tmp *= step * r * math.sqrt(1.0 - self.beta2**t)
+        p -= tmp
+
+
+class Adamax(Adam):
+    r"""Adam with the infinity norm: ``u`` tracks a decaying maximum of :math:`|g|` instead of
+    the average of :math:`g^2` (Kingma & Ba, 2015, section 7.1).
+
+    .. math::
+        m \leftarrow \beta_1 m + (1-\beta_1) g, \quad
+        u \leftarrow \max(\beta_2 u,\ |g| + \epsilon), \quad
+        p \leftarrow p - \frac{\mathrm{lr}}{1-\beta_1^t}\, \frac{m}{u}
+
+    ``u`` needs no bias correction: a maximum is not pulled towards its zero start. eps sits
+    inside the maximum, as in torch.
+
+    >>> import numpy as np
+    >>> params = {"w": np.array([1.0, 1.0])}
+    >>> Adamax(lr=0.1).update(params, {"w": np.array([10.0, -0.5])})
+    >>> params["w"].round(6)  # the first step is lr in each coordinate
+    array([0.9, 1.1])
+    """
+
+    name = "adamax"
+    buffers = ("m", "u")
+
+    def __init__(self, lr: float = 0.002, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
+        super().__init__(lr, beta1, beta2, eps, weight_decay)
+        self.buffers = ("m", "u")
+
+    def step(self, p, g, state, tmp, tmp2):
+        m, u = state["m"], state["u"]
+        ema(m, g, self.beta1, tmp)
+        u *= self.beta2  # u = max(beta2 * u, |g| + eps)
+        np.abs(g, out=tmp)
+        tmp += self.eps
+        np.maximum(u, tmp, out=u)
+        np.divide(m, u, out=tmp)
+        tmp *= self.lr / (1.0 - self.beta1 ** state["t"])
+        p -= tmp
+
+
+class Lion(AdamW):
+    r"""AdamW's decoupled decay with a sign step: every coordinate moves by exactly ``lr``
+    (Chen et al., 2023, "Symbolic Discovery of Optimization Algorithms", Algorithm 2).
+
+    .. math::
+        c = \beta_1 m + (1-\beta_1) g, \quad
+        p \leftarrow p - \mathrm{lr}\,\big(\mathrm{sign}(c) + \mathrm{wd}\cdot p\big), \quad
+        m \leftarrow \beta_2 m + (1-\beta_2) g
+
+    The step's direction mixes the new gradient into ``m`` with weight 1 - beta1, while ``m``
+    itself keeps the longer memory beta2. No second moment, no eps, no bias correction.
+
+    >>> import numpy as np
+    >>> params = {"w": np.array([1.0, 1.0, 1.0])}
+    >>> Lion(lr=0.1).update(params, {"w": np.array([100.0, -1e-6, 0.0])})
+    >>> params["w"]  # sign(0) = 0: no move
+    array([0.9, 1.1, 1. ])
+    """
+
+    name = "lion"
+    buffers = ("m",)
+
+    def __init__(self, lr: float = 1e-4, beta1: float = 0.9, beta2: float = 0.99,
+                 weight_decay: float = 0.0) -> None:
+        SGD.__init__(self, lr, weight_decay)
+        self.beta1, self.beta2 = beta1, beta2
+
+    def step(self, p, g, state, tmp, tmp2):
+        m = state["m"]
+        np.multiply(m, self.beta1, out=tmp)  # c = beta1 * m + (1 - beta1) * g
+        np.multiply(g, 1.0 - self.beta1, out=tmp2)
+        tmp += tmp2
+        np.sign(tmp, out=tmp)
+        ema(m, g, self.beta2, tmp2)  # m = beta2 * m + (1 - beta2) * g, before p (g may be p)
+        if self.weight_decay != 0.0:  # sign(c) + wd * p
+            np.multiply(p, self.weight_decay, out=tmp2)
+            tmp += tmp2
+        tmp *= self.lr
+        p -= tmp
+
+
 class Adadelta(RMSProp):
     r"""RMSProp whose step size is an average of past squared steps ``u`` instead of ``lr``.
 
@@ -463,7 +610,8 @@ def ema_square(avg: np.ndarray, x: np.ndarray, decay: float, tmp: np.ndarray) ->
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {
-    cls.name: cls for cls in (SGD, Momentum, AdaGrad, RMSProp, Adam, AdamW, NAdam, Adadelta)
+    cls.name: cls for cls in (SGD, Momentum, AdaGrad, RMSProp, Adam, AdamW, NAdam, Adadelta,
+                              RAdam, Adamax, Lion)
 }
 
 

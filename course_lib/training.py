@@ -25,7 +25,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from course_lib._base import Optimizer
+from course_lib._base import Optimizer, check_has_lr, check_updater
 from course_lib.data import SAMPLINGS, Dataset, batch_indices, check_batch_size
 from course_lib.networks import MLP
 
@@ -88,13 +88,18 @@ def train(net: MLP, optimizer: Optimizer, data: Dataset, *, steps: int | None = 
     (``"shuffle"`` or DLFS's ``"replace"``); one epoch is ceil(N / batch_size) steps.
     ``schedule(step)`` sets ``optimizer.lr`` before every update (and leaves it at its last
     value). Every argument and the whole data set are checked before the first update.
+
+    ``optimizer`` is a course_lib optimizer or any object with an ``update(params, grads)``
+    method that moves ``params`` in place (a class of your own); ``hist.lr`` records its ``lr``
+    attribute (nan without one), and a schedule needs that attribute.
     """
     n_steps = _resolve_steps(steps, epochs, batch_size, data)
     _check_data(net, data)
-    if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"optimizer must be a course_lib optimizer, got {optimizer!r}")
+    check_updater(optimizer)
     if sampling not in SAMPLINGS:
         raise ValueError(f"unknown sampling {sampling!r}; choose one of {list(SAMPLINGS)}")
+    if schedule is not None:
+        check_has_lr(optimizer)
     lrs = _scheduled_lrs(schedule, n_steps)
     every = _check_eval_every(eval_every, n_steps)
     hist = History(name=type(optimizer).__name__ if name is None else name)
@@ -117,7 +122,7 @@ def train(net: MLP, optimizer: Optimizer, data: Dataset, *, steps: int | None = 
                 break
             optimizer.update(net.params, grads)
             hist.loss.append(loss)
-            hist.lr.append(optimizer.lr)
+            hist.lr.append(float(getattr(optimizer, "lr", math.nan)))  # nan: it has no lr
             if (k + 1) % every == 0 or k + 1 == n_steps:
                 _evaluate(net, data, hist, k + 1)
             if bar is not None:
@@ -135,9 +140,10 @@ def compare(optimizers: Mapping[str, Optimizer | Callable[[], Optimizer]],
             progress: bool | None = None) -> dict[str, History]:
     """Train one copy of the same initial network per optimizer on the same minibatches.
 
-    ``optimizers`` maps a name to a fresh optimizer or to a factory making one; ``make_net`` is
-    a network or a factory (called once). ``schedule`` is one schedule for all, or one per name.
-    Returns the histories by name, in the given order.
+    ``optimizers`` maps a name to a fresh optimizer or to a factory making one (a class of your
+    own with an ``update(params, grads)`` method counts, as does the class itself); ``make_net``
+    is a network or a factory (called once). ``schedule`` is one schedule for all, or one per
+    name. Returns the histories by name, in the given order.
     """
     if not isinstance(optimizers, Mapping) or not optimizers:
         raise ValueError(f"optimizers must be a non-empty dict name -> optimizer, "
@@ -150,6 +156,9 @@ def compare(optimizers: Mapping[str, Optimizer | Callable[[], Optimizer]],
                              f"each run needs its own state")
         seen[id(opt)] = name
     schedules = _schedules_by_name(schedule, opts)
+    for name, opt in opts.items():
+        if schedules[name] is not None:
+            check_has_lr(opt, f"optimizers[{name!r}]")
     base = make_net if isinstance(make_net, MLP) else make_net()
     if not isinstance(base, MLP):
         raise TypeError(f"make_net must be a network or return one, got {base!r}")
@@ -236,9 +245,9 @@ def _scheduled_lrs(schedule: Any, n_steps: int) -> list[float] | None:
     lrs = [schedule(k) for k in range(n_steps)]
     for k, lr in enumerate(lrs):
         if isinstance(lr, bool) or not isinstance(lr, (int, float, np.floating)) \
-                or not 0 < lr < math.inf:
+                or not 0 <= lr < math.inf:
             raise ValueError(f"schedule gave lr={lr!r} at step {k}; every lr must be a "
-                             f"finite number > 0")
+                             f"finite number >= 0")
     return [float(lr) for lr in lrs]
 
 
@@ -270,12 +279,14 @@ def _divergence(loss: float, grads: Mapping[str, np.ndarray], limit: float) -> s
     return ""
 
 
-def _fresh_optimizer(name: str, spec: Any) -> Optimizer:
-    opt = spec if isinstance(spec, Optimizer) else spec() if callable(spec) else spec
-    if not isinstance(opt, Optimizer):
-        raise TypeError(f"optimizers[{name!r}] must be an optimizer or a factory returning "
-                        f"one, got {spec!r}")
-    if opt.t != 0:
+def _fresh_optimizer(name: str, spec: Any) -> Any:
+    """The optimizer itself, or what the factory (a function or a class) returns."""
+    steps = callable(getattr(spec, "update", None)) and not isinstance(spec, type)
+    opt = spec if steps else spec() if callable(spec) else spec
+    if isinstance(opt, type) or not callable(getattr(opt, "update", None)):
+        raise TypeError(f"optimizers[{name!r}] must be an optimizer (an object with an "
+                        f"update(params, grads) method) or a factory returning one, got {spec!r}")
+    if isinstance(opt, Optimizer) and opt.t != 0:
         raise ValueError(f"optimizers[{name!r}] has already made {opt.t} updates; pass a "
                          f"fresh optimizer (or a factory) for a fair comparison")
     return opt

@@ -35,7 +35,7 @@ from matplotlib.figure import Figure
 from matplotlib.mathtext import MathTextParser
 from matplotlib.ticker import MaxNLocator
 
-from course_lib._base import Flag, Hyper, Optimizer, hyperparameter_names
+from course_lib._base import Flag, Hyper, Optimizer, check_updater, hyperparameter_names
 from course_lib.minimize import Trajectory, minimize
 from course_lib.optimizers import OPTIMIZERS, make_optimizer
 from course_lib.plotting import COLORS, plot_contour
@@ -47,7 +47,8 @@ __all__ = ["explore", "race", "Explorer", "Race", "SliderRange", "slider_range",
 # Learning rates that show each method at its best on the ellipse (Deep Learning from Scratch's
 # comparison for the first four); explore() and race() start from these.
 DEFAULT_LR = {"sgd": 0.95, "momentum": 0.1, "adagrad": 1.5, "rmsprop": 0.1, "adam": 0.3,
-              "adamw": 0.3, "nadam": 0.3, "adadelta": 1.0}
+              "adamw": 0.3, "nadam": 0.3, "adadelta": 1.0, "radam": 0.3, "adamax": 0.3,
+              "lion": 0.03}
 # Steps that let the default runs reach the minimum's neighbourhood on each problem.
 DEFAULT_STEPS = {"ellipse": 30, "ravine": 20, "banana": 150, "rosenbrock": 200}
 MAX_STEPS = 500
@@ -85,6 +86,8 @@ RANGES = {
     "eps": SliderRange("log", 1e-10, 1.0, 0.5, ".0e"),
     "weight_decay": SliderRange("linear", 0.0, 1.0, 0.01, ".2f"),
     "momentum_decay": SliderRange("linear", 0.0, 0.1, 0.001, ".3f"),
+    "lr_decay": SliderRange("linear", 0.0, 1.0, 0.01, ".2f"),
+    "initial_accumulator_value": SliderRange("linear", 0.0, 1.0, 0.01, ".2f"),
 }
 
 
@@ -125,6 +128,9 @@ def stability_bound(problem: Problem, opt: Optimizer) -> tuple[float | None, str
         return 2.0 / lam, f"GD is stable iff lr < 2/lambda_max = 2/{lam:g}"
     if kind == "Momentum":
         m = opt.momentum
+        if m >= 1.0:
+            return None, (f"no lr is stable with momentum = {m:g} >= 1: the velocity keeps "
+                          f"all of itself and never decays")
         if opt.nesterov:
             return ((2 + 2 * m) / (1 + 2 * m) / lam,
                     (f"Nesterov is stable iff lr*lambda_max < (2 + 2*momentum)/(1 + 2*momentum), "
@@ -529,9 +535,8 @@ def _race_entries(optimizers: Sequence[str | Optimizer] | Mapping[str, Mapping[s
         return [make_optimizer(_optimizer_name(k), **{"lr": DEFAULT_LR[_optimizer_name(k)],
                                                      **dict(h)})
                 for k, h in optimizers.items()]
-    opts = [o if isinstance(o, Optimizer)
-            else make_optimizer(_optimizer_name(o), lr=DEFAULT_LR[_optimizer_name(o)])
-            for o in optimizers]
+    opts = [make_optimizer(_optimizer_name(o), lr=DEFAULT_LR[_optimizer_name(o)])
+            if isinstance(o, str) else check_updater(o, "a race entry") for o in optimizers]
     if not opts:
         raise ValueError(f"race needs at least one optimizer; choose from {sorted(OPTIMIZERS)}")
     return opts
@@ -543,8 +548,9 @@ def race(problem: str | Problem = "ellipse",
          steps: int | None = None, frames: int = 16, dpi: int = 60, fps: int = 4) -> Race:
     """Animate several optimizers on one problem, all starting together.
 
-    ``optimizers`` is a list of names (each at its :data:`DEFAULT_LR`) or of optimizer objects,
-    or a mapping name -> hyperparameters. The animation is matplotlib's JavaScript player: it
+    ``optimizers`` is a list of names (each at its :data:`DEFAULT_LR`) or of optimizer objects
+    (any object with an ``update(params, grads)`` method), or a mapping name ->
+    hyperparameters. The animation is matplotlib's JavaScript player: it
     is stored in the notebook and plays in exported HTML without a kernel. ``frames`` and
     ``dpi`` bound its size (every frame is a PNG inside the page).
     """
@@ -564,8 +570,15 @@ def race(problem: str | Problem = "ellipse",
     return Race(problem=prob.name, runs=runs, html=html, frames=len(ticks))
 
 
-def _label(opt: Optimizer) -> str:
-    """``Adam (lr=0.3, beta1=0.5)``: the learning rate and every non-default setting."""
+def _label(opt: Any) -> str:
+    """``Adam (lr=0.3, beta1=0.5)``: the learning rate and every non-default setting.
+
+    An optimizer of your own shows its class name and its ``lr`` if it has a numeric one.
+    """
+    if not isinstance(opt, Optimizer):
+        lr = getattr(opt, "lr", None)
+        numeric = isinstance(lr, (int, float, np.floating)) and not isinstance(lr, bool)
+        return f"{type(opt).__name__}" + (f" (lr={float(lr):g})" if numeric else "")
     defaults = {n: p.default for n, p in inspect.signature(type(opt)).parameters.items()}
     changed = [f"{n}={v:g}" if isinstance(v, float) else f"{n}={v}"
                for n, v in opt.hyperparameters().items() if n != "lr" and v != defaults[n]]

@@ -92,6 +92,8 @@ MORE_VARIANTS: dict[str, list[dict[str, bool]]] = {
     "rmsprop": [{"centered": c, "with_momentum": m, "decay": d}
                 for c in (False, True) for m in (False, True) for d in (False, True)
                 if (c, m) != (False, False)],
+    "radam": [{"decay": False}, {"decay": True}],
+    "adamax": [{"decay": False}, {"decay": True}],
 }
 MORE_DRAWS: dict[str, Callable[..., dict[str, Any]]] = {
     "adagrad": lambda rng, decay: {
@@ -100,6 +102,8 @@ MORE_DRAWS: dict[str, Callable[..., dict[str, Any]]] = {
     "rmsprop": lambda rng, decay, centered, with_momentum: {
         **DRAWS["rmsprop"](rng, decay), "centered": centered,
         "momentum": uniform(rng, 0.5, 0.95) if with_momentum else 0.0},
+    "radam": _adam_family,
+    "adamax": _adam_family,
 }
 
 
@@ -184,8 +188,9 @@ def draw_scenarios(seed: int = SCENARIO_SEED) -> list[scen.Scenario]:
     rng = np.random.default_rng(seed)
     cases = []
     for plan_name, plan in PLANS.items():
-        for name, variants in VARIANTS.items():
-            hyper = draw_hyper(name, rng, variants[-1])
+        for name, variants in {**VARIANTS, **MORE_VARIANTS}.items():
+            draws = MORE_DRAWS if name in MORE_VARIANTS else DRAWS
+            hyper = draw_hyper(name, rng, variants[-1], draws)
             p0, grads = start_point(rng), draw_grads(rng, SCENARIO_STEPS)
             dtype = "float64"
             if plan_name == "huge":

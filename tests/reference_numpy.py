@@ -25,6 +25,9 @@ SPEC_DEFAULTS: dict[str, dict[str, Any]] = {
               "amsgrad": False},
     "nadam": {"lr": 0.002, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "momentum_decay": 0.004},
     "adadelta": {"lr": 1.0, "rho": 0.9, "eps": 1e-6},
+    "radam": {"lr": 0.001, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0},
+    "adamax": {"lr": 0.002, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0},
+    "lion": {"lr": 1e-4, "beta1": 0.9, "beta2": 0.99, "weight_decay": 0.0},
 }
 
 Step = Callable[[np.ndarray, np.ndarray, dict, int, Mapping[str, Any]], np.ndarray]
@@ -119,9 +122,43 @@ def adadelta(p, g, state, t, h):
     return p - h["lr"] * d
 
 
+def radam(p, g, state, t, h):
+    """Liu et al. (2020), Algorithm 2, with torch's eps: sqrt(1-b2^t) / (sqrt(v) + eps)."""
+    g = coupled(p, g, h)
+    b1, b2 = h["beta1"], h["beta2"]
+    m = b1 * state.get("m", 0.0) + (1 - b1) * g
+    v = b2 * state.get("v", 0.0) + (1 - b2) * g**2
+    state.update(m=m, v=v)
+    m_hat = m / (1 - b1**t)
+    rho_inf = 2 / (1 - b2) - 1
+    rho = rho_inf - 2 * t * b2**t / (1 - b2**t)
+    if rho <= 5:
+        return p - h["lr"] * m_hat
+    r = np.sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho))
+    return p - h["lr"] * m_hat * r * np.sqrt(1 - b2**t) / (np.sqrt(v) + h["eps"])
+
+
+def adamax(p, g, state, t, h):
+    """Kingma & Ba (2015), section 7.1, with torch's eps inside the max."""
+    g = coupled(p, g, h)
+    b1 = h["beta1"]
+    m = b1 * state.get("m", 0.0) + (1 - b1) * g
+    u = np.maximum(h["beta2"] * state.get("u", 0.0), np.abs(g) + h["eps"])
+    state.update(m=m, u=u)
+    return p - h["lr"] / (1 - b1**t) * m / u
+
+
+def lion(p, g, state, t, h):
+    """Chen et al. (2023), Algorithm 2: the sign of an interpolation, decoupled decay."""
+    m = state.get("m", 0.0)
+    c = h["beta1"] * m + (1 - h["beta1"]) * g
+    state["m"] = h["beta2"] * m + (1 - h["beta2"]) * g
+    return p - h["lr"] * (np.sign(c) + h["weight_decay"] * p)
+
+
 STEPS: dict[str, Step] = {"sgd": sgd, "momentum": momentum, "adagrad": adagrad,
                           "rmsprop": rmsprop, "adam": adam, "adamw": adamw, "nadam": nadam,
-                          "adadelta": adadelta}
+                          "adadelta": adadelta, "radam": radam, "adamax": adamax, "lion": lion}
 
 
 class ReferenceOptimizer:
@@ -173,6 +210,9 @@ CONFIGS: list[tuple[str, dict[str, Any]]] = [
     ("nadam", {}), ("nadam", {"lr": 0.01, "beta1": 0.8, "momentum_decay": 0.05,
                               "weight_decay": 0.1}),
     ("adadelta", {}), ("adadelta", {"lr": 0.5, "rho": 0.8, "eps": 1e-5, "weight_decay": 0.1}),
+    ("radam", {}), ("radam", {"lr": 0.01, "beta1": 0.8, "beta2": 0.99, "weight_decay": 0.1}),
+    ("adamax", {}), ("adamax", {"lr": 0.01, "beta1": 0.8, "beta2": 0.99, "weight_decay": 0.1}),
+    ("lion", {}), ("lion", {"lr": 0.01, "beta1": 0.8, "beta2": 0.9, "weight_decay": 0.1}),
 ]
 
 

@@ -132,8 +132,25 @@ def test_optimizer_must_be_an_optimizer_or_a_name():
     with pytest.raises(TypeError, match="optimizer"):
         minimize("ellipse", 0.1)
     with pytest.raises(ValueError, match="unknown optimizer"):
-        minimize("ellipse", "adamax")
+        minimize("ellipse", "lamb")
     assert minimize("ellipse", "adam", steps=3).optimizer == "Adam"
+
+
+class HandWrittenSGD:
+    """An optimizer of your own: any object with update(params, grads)."""
+
+    def __init__(self, lr: float) -> None:
+        self.lr = lr
+
+    def update(self, params, grads) -> None:
+        for key in params:
+            params[key] -= self.lr * grads[key]
+
+
+def test_an_optimizer_of_your_own_walks_the_same_path():
+    mine = minimize("ellipse", HandWrittenSGD(0.95), steps=30)
+    ours = minimize("ellipse", SGD(lr=0.95), steps=30)
+    assert mine.optimizer == "HandWrittenSGD" and np.array_equal(mine.points, ours.points)
 
 
 def test_unknown_problem():

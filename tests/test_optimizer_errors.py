@@ -123,16 +123,18 @@ def test_flags_take_only_booleans(name, flag, value):
 def test_torch_accepts_every_edge_value_course_lib_accepts():
     # The ranges above are torch's: each edge value builds the torch optimizer too.
     torch = pytest.importorskip("torch")
-    from tests.torch_reference import torch_optimizer
+    from tests.torch_reference import TORCH_BUILDERS, torch_optimizer
 
     for name, key, value in CASES_EDGE:
+        if name not in TORCH_BUILDERS:  # Lion: torch has none
+            continue
         hyper = {**signature(name), key: float(value)}
         if hyper.get("nesterov"):
             continue
         torch_optimizer(name, [torch.zeros(2, requires_grad=True)], hyper)
     # ... and refuses the finite values outside them.
     for name, key, value in CASES_OUTSIDE:
-        if math.isfinite(value):
+        if math.isfinite(value) and name in TORCH_BUILDERS:
             with pytest.raises(ValueError):
                 torch_optimizer(name, [torch.zeros(2, requires_grad=True)],
                                 {**signature(name), key: value})
@@ -144,7 +146,7 @@ def test_nesterov_needs_momentum():
 
 
 # ----- make_optimizer ----------------------------------------------------------------------------
-@pytest.mark.parametrize("bad", ["adamax", "", 3])
+@pytest.mark.parametrize("bad", ["lamb", "", 3])
 def test_unknown_optimizer_lists_the_known_ones(bad):
     with pytest.raises(ValueError) as info:
         make_optimizer(bad)

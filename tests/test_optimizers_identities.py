@@ -202,12 +202,24 @@ def test_ellipse_numbers_from_the_course(opt, expected):
 CONVEX_SETTINGS = {
     "sgd": {"lr": 0.15}, "momentum": {"lr": 0.05, "momentum": 0.8}, "adagrad": {"lr": 1.0},
     "rmsprop": {"lr": 0.02, "decay_rate": 0.999}, "adam": {"lr": 0.1}, "adamw": {"lr": 0.1},
-    "nadam": {"lr": 0.1}, "adadelta": {"lr": 0.2, "eps": 1e-2},
+    "nadam": {"lr": 0.1}, "adadelta": {"lr": 0.2, "eps": 1e-2}, "radam": {"lr": 0.1},
+    "adamax": {"lr": 0.1},
 }
+# Lion's steps all have length lr in every coordinate: with a constant lr it ends in a cycle
+# about lr from the minimum, so it is checked against that distance instead.
+SIGN_STEPS = {"lion": {"lr": 1e-2}}
 
 
 def test_convex_settings_cover_every_optimizer():
-    assert set(CONVEX_SETTINGS) == set(OPTIMIZERS) == set(SPEC_DEFAULTS)
+    assert set(CONVEX_SETTINGS) | set(SIGN_STEPS) == set(OPTIMIZERS) == set(SPEC_DEFAULTS)
+
+
+@pytest.mark.parametrize("problem", ["ellipse", "ravine", "quadratic"])
+def test_sign_steps_end_within_a_few_lr_of_the_minimum(problem):
+    settings = SIGN_STEPS["lion"]
+    run_ = minimize(problem, make_optimizer("lion", **settings), steps=3000)
+    assert not run_.diverged
+    assert float(np.abs(run_.final).max()) < 5 * settings["lr"]
 
 
 @pytest.mark.parametrize("problem", ["ellipse", "ravine", "quadratic"])

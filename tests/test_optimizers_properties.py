@@ -66,6 +66,12 @@ HYPER = {
               "momentum_decay": st.floats(0.0, 0.1)},
     "adadelta": {"lr": log_floats(0.1, 2.0), "rho": unit(), "eps": log_floats(1e-8, 1e-3),
                  "weight_decay": DECAY},
+    "radam": {"lr": log_floats(1e-4, 0.1), "beta1": unit(), "beta2": unit(),
+              "eps": log_floats(1e-10, 1e-3), "weight_decay": DECAY},
+    "adamax": {"lr": log_floats(1e-4, 0.1), "beta1": unit(), "beta2": unit(),
+               "eps": log_floats(1e-10, 1e-3), "weight_decay": DECAY},
+    "lion": {"lr": log_floats(1e-4, 0.1), "beta1": unit(), "beta2": unit(),
+             "weight_decay": DECAY},
 }
 
 
@@ -124,7 +130,8 @@ def setups(draw, name: str, shapes=tuple(SMALL_SHAPES + LARGE_SHAPES)) -> Setup:
     if hyper.get("nesterov"):  # nesterov needs momentum > 0
         hyper["momentum"] = max(hyper["momentum"], 0.1)
     shape = draw(st.sampled_from(shapes))
-    dtype = draw(st.sampled_from([np.float64, np.float32]))
+    dtype = draw(st.sampled_from([np.float64] if name in SIGN_STEPS else [np.float64,
+                                                                          np.float32]))
     gdtype = draw(st.sampled_from([dtype, np.float64]))
     layout = draw(st.sampled_from(LAYOUTS))
     steps = draw(st.integers(1, 4))
@@ -140,7 +147,13 @@ def setups(draw, name: str, shapes=tuple(SMALL_SHAPES + LARGE_SHAPES)) -> Setup:
 # that round-off into an O(lr) step (lr * g / (|g| + eps) is ill-conditioned near g = 0): no
 # float64 oracle can match it. Coupled decay in float32 is therefore checked only where it is
 # linear; the float64 runs check it everywhere.
-ILL_CONDITIONED_L2 = {"adagrad", "rmsprop", "adam", "nadam", "adadelta"}
+ILL_CONDITIONED_L2 = {"adagrad", "rmsprop", "adam", "nadam", "adadelta", "radam", "adamax"}
+
+
+# Lion steps along sign(c), c = beta1 m + (1 - beta1) g: where c cancels to a few float32 ulps
+# its sign (a whole step of lr) is round-off, so Lion's float32 runs are compared with optax's
+# float32 arithmetic (tests/test_optimizers_new.py), not with this float64 oracle.
+SIGN_STEPS = {"lion"}
 
 
 def well_conditioned(name: str, hyper: dict, dtype) -> dict:
@@ -194,7 +207,8 @@ def test_matches_plain_formulas(name):
 
 
 BLOCKED = [(name, layout, dtype) for name in sorted(OPTIMIZERS)
-           for layout in ("contiguous", "transposed") for dtype in (np.float64, np.float32)]
+           for layout in ("contiguous", "transposed") for dtype in (np.float64, np.float32)
+           if not (name in SIGN_STEPS and dtype == np.float32)]
 
 
 @pytest.mark.parametrize(("name", "layout", "dtype"), BLOCKED)

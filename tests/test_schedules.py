@@ -91,12 +91,13 @@ def test_train_sets_the_lr_of_every_step() -> None:
     assert hist.loss == losses
 
 
-def test_a_schedule_reaching_zero_stops_before_training() -> None:
+def test_a_schedule_going_below_zero_stops_before_training() -> None:
+    # lr = 0 is allowed (as in torch: nothing moves); a negative lr would climb the loss.
     data = Dataset(np.ones((4, 3)), np.ones((4, 2)))
     net, opt = MLP([3, 2], loss="mse"), SGD(lr=0.1)
     before = net.params["W1"].copy()
-    with pytest.raises(ValueError, match=r"schedule gave lr=0.0 at step 3"):
-        train(net, opt, data, steps=5, batch_size=4, schedule=lambda s: 1.0 if s < 3 else 0.0)
+    with pytest.raises(ValueError, match=r"schedule gave lr=-0.5 at step 3.*>= 0"):
+        train(net, opt, data, steps=5, batch_size=4, schedule=lambda s: 1.0 - 0.5 * s)
     assert np.array_equal(net.params["W1"], before) and opt.t == 0 and opt.lr == 0.1
 
 

@@ -20,7 +20,8 @@ from tests import make_torch_mlp_fixture as ref
 DIGITS = digits(seed=0)
 # Learning rates that train the small digits net well in a few hundred steps.
 LRS = {"sgd": 0.3, "momentum": 0.1, "adagrad": 0.03, "rmsprop": 1e-3, "adam": 1e-3,
-       "adamw": 1e-3, "nadam": 2e-3, "adadelta": 1.0}
+       "adamw": 1e-3, "nadam": 2e-3, "adadelta": 1.0, "radam": 1e-2, "adamax": 2e-3,
+       "lion": 2e-3}
 
 
 def small_net() -> MLP:
@@ -132,7 +133,7 @@ def test_compare_refuses_shared_or_used_optimizers() -> None:
     used.update({"w": np.zeros(1)}, {"w": np.ones(1)})
     with pytest.raises(ValueError, match=r"optimizers\['sgd'\] has already made 1 updates"):
         compare({"sgd": used}, small_net, DIGITS, steps=5)
-    with pytest.raises(TypeError, match=r"optimizers\['x'\] must be an optimizer or a factory"):
+    with pytest.raises(TypeError, match=r"optimizers\['x'\] must be an optimizer \(an object"):
         compare({"x": "adam"}, small_net, DIGITS, steps=5)
     with pytest.raises(KeyError, match=r"schedule has entries \['sdg'\] for no optimizer"):
         compare({"sgd": SGD(lr=0.1)}, small_net, DIGITS, steps=5, schedule={"sdg": print})
@@ -301,8 +302,10 @@ def test_bad_training_input_changes_nothing(data, kwargs, error, pattern) -> Non
 
 
 def test_train_refuses_what_is_not_an_optimizer_or_dataset() -> None:
-    with pytest.raises(TypeError, match="optimizer must be a course_lib optimizer"):
+    with pytest.raises(TypeError, match=r"optimizer must be an object with an update\(params"):
         train(small_net(), "adam", DIGITS, steps=5)
+    with pytest.raises(TypeError, match="not the class"):
+        train(small_net(), PlainSGD, DIGITS, steps=5)
     with pytest.raises(TypeError, match="data must be a course_lib.data.Dataset, got tuple"):
         train(small_net(), Adam(), (DIGITS.x_train, DIGITS.t_train), steps=5)
 
@@ -312,3 +315,79 @@ def test_history_summary() -> None:
                    test_acc=[0.1, 0.875])
     assert hist.summary() == ("      adam:     2 steps, train loss 0.1250, train acc 0.900, "
                               "test acc 0.875")
+
+
+# ----- optimizers of your own ---------------------------------------------------------------
+class PlainSGD:
+    """Deep Learning from Scratch's form: hyperparameters as attributes, update(params, grads)."""
+
+    def __init__(self, lr: float = 0.01) -> None:
+        self.lr = lr
+
+    def update(self, params, grads) -> None:
+        for key in params:
+            params[key] -= self.lr * grads[key]
+
+
+class PlainMomentum:
+    """The textbook velocity v = momentum * v - lr * g, kept in a dict by key."""
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
+        self.lr, self.momentum, self.v = lr, momentum, None
+
+    def update(self, params, grads) -> None:
+        if self.v is None:
+            self.v = {key: np.zeros_like(val) for key, val in params.items()}
+        for key in params:
+            self.v[key] = self.momentum * self.v[key] - self.lr * grads[key]
+            params[key] += self.v[key]
+
+
+class NoLr:
+    """An optimizer without an lr attribute: its step size is fixed inside update."""
+
+    def update(self, params, grads) -> None:
+        for key in params:
+            params[key] -= 0.1 * grads[key]
+
+
+def test_an_optimizer_of_your_own_equals_the_librarys_bit_for_bit() -> None:
+    mine, ours = small_net(), small_net()
+    a = train(mine, PlainSGD(lr=0.3), DIGITS, steps=40, batch_size=64)
+    b = train(ours, SGD(lr=0.3), DIGITS, steps=40, batch_size=64)
+    assert a.loss == b.loss and a.lr == b.lr == [0.3] * 40
+    assert all(np.array_equal(mine.params[k], ours.params[k]) for k in ours.params)
+
+
+def test_optimizers_of_your_own_race_the_librarys_in_compare() -> None:
+    runs = compare({"PlainSGD": lambda: PlainSGD(lr=0.3), "SGD": lambda: SGD(lr=0.3),
+                    "PlainMomentum": PlainMomentum(lr=0.03), "Momentum": Momentum(lr=0.03),
+                    "NoLr": NoLr},
+                   small_net, DIGITS, steps=60, batch_size=64)
+    assert runs["PlainSGD"].loss == runs["SGD"].loss  # the same rule: the same run, exactly
+    # The textbook velocity is torch's times -lr: the same trajectory up to round-off.
+    np.testing.assert_allclose(runs["PlainMomentum"].loss, runs["Momentum"].loss, rtol=1e-9)
+    assert all(math.isnan(lr) for lr in runs["NoLr"].lr)
+    for hist in runs.values():
+        assert not hist.diverged and hist.train_loss[-1] < hist.train_loss[0]
+
+
+def test_a_schedule_needs_an_lr_attribute() -> None:
+    with pytest.raises(TypeError, match=r"NoLr\) has no lr attribute.*schedule"):
+        train(small_net(), NoLr(), DIGITS, steps=5, schedule=lambda k: 0.1)
+    with pytest.raises(TypeError, match=r"optimizers\['n'\] \(NoLr\) has no lr attribute"):
+        compare({"s": SGD(lr=0.1), "n": NoLr()}, small_net, DIGITS, steps=5,
+                schedule=lambda k: 0.1)
+    plain = PlainSGD(lr=1.0)
+    hist = train(small_net(), plain, DIGITS, steps=4, batch_size=64,
+                 schedule=lambda k: 0.1 / (k + 1))
+    assert hist.lr == [0.1 / (k + 1) for k in range(4)] and plain.lr == 0.025
+
+
+def test_a_schedule_may_reach_lr_zero() -> None:
+    net = small_net()
+    before = {k: v.copy() for k, v in net.params.items()}
+    opt = Adam(lr=0.1)
+    hist = train(net, opt, DIGITS, steps=3, batch_size=64, schedule=lambda k: 0.0)
+    assert hist.lr == [0.0] * 3 and opt.state["W1"]["t"] == 3
+    assert all(np.array_equal(before[k], net.params[k]) for k in before)

@@ -35,6 +35,8 @@ BUFFER_NAMES: dict[str, dict[str, str]] = {
     "adamw": {"m": "exp_avg", "v": "exp_avg_sq", "v_max": "max_exp_avg_sq"},
     "nadam": {"m": "exp_avg", "v": "exp_avg_sq"},
     "adadelta": {"s": "square_avg", "u": "acc_delta"},
+    "radam": {"m": "exp_avg", "v": "exp_avg_sq"},
+    "adamax": {"m": "exp_avg", "u": "exp_inf"},
 }
 
 
@@ -156,10 +158,20 @@ def _adadelta(optim, params, h):
     return optim.Adadelta(params, lr=lr, rho=rho, eps=eps, weight_decay=wd, foreach=False)
 
 
+def _adam_no_amsgrad(cls):
+    def build(optim, params, h):
+        """RAdam and Adamax: Adam's arguments without amsgrad."""
+        lr, b1, b2, eps, wd = _take(h, "lr", "beta1", "beta2", "eps", "weight_decay")
+        return getattr(optim, cls)(params, lr=lr, betas=(b1, b2), eps=eps, weight_decay=wd,
+                                   foreach=False)
+    return build
+
+
 TORCH_BUILDERS: dict[str, Callable] = {
     "sgd": _sgd, "momentum": _momentum, "adagrad": _adagrad, "rmsprop": _rmsprop,
     "adam": _adam_like("Adam"), "adamw": _adam_like("AdamW"), "nadam": _nadam,
-    "adadelta": _adadelta,
+    "adadelta": _adadelta, "radam": _adam_no_amsgrad("RAdam"),
+    "adamax": _adam_no_amsgrad("Adamax"),
 }
 
 

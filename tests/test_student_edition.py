@@ -1,4 +1,4 @@
-"""`make student-edition` hands out the course without solutions/, and `course check` works in it."""
+"""`make student-edition`: the course without solutions/, and `course check` works in it."""
 
 from __future__ import annotations
 

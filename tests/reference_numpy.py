@@ -202,6 +202,8 @@ CONFIGS: list[tuple[str, dict[str, Any]]] = [
     ("momentum", {}), ("momentum", {"lr": 0.03, "momentum": 0.7, "weight_decay": 0.1}),
     ("momentum", {"nesterov": True, "momentum": 0.8, "weight_decay": 0.02}),
     ("adagrad", {}), ("adagrad", {"lr": 0.2, "eps": 1e-6, "weight_decay": 0.1}),
+    ("adagrad", {"lr_decay": 0.1, "initial_accumulator_value": 0.5}),
+    ("rmsprop", {"centered": True, "momentum": 0.9, "weight_decay": 0.1}),
     ("rmsprop", {}), ("rmsprop", {"lr": 0.002, "decay_rate": 0.9, "eps": 1e-6,
                                   "weight_decay": 0.1}),
     ("adam", {}), ("adam", {"lr": 0.01, "beta1": 0.8, "beta2": 0.99, "weight_decay": 0.1}),
@@ -219,6 +221,6 @@ CONFIGS: list[tuple[str, dict[str, Any]]] = [
 def config_id(config: tuple[str, dict[str, Any]]) -> str:
     """A short pytest id: the name and the options set, e.g. ``adam-amsgrad-weight_decay``."""
     name, hyper = config
-    flags = [k for k in ("nesterov", "amsgrad") if hyper.get(k)]
+    flags = [k for k in ("nesterov", "amsgrad", "centered", "lr_decay") if hyper.get(k)]
     return "-".join([name, *flags, *(["wd"] if hyper.get("weight_decay") else []),
                      *([] if hyper else ["defaults"])])

@@ -74,8 +74,8 @@ student-edition:  ## the course without solutions/ in $(EDITION) (course check s
 	cp solutions/grading.toml $(EDITION)/exercises/grading.toml
 	@echo "student edition in $(EDITION): hand out this folder (it has no solutions/)"
 
-reference: $(STAMP)  ## install PyTorch (CPU) for the live reference tests
-	$(PY) -m pip install --quiet torch==2.13.0
+reference: $(STAMP)  ## install PyTorch (CPU) and optax (Lion's oracle) for the live reference tests
+	$(PY) -m pip install --quiet torch==2.13.0 optax==0.2.8 jax==0.10.2 jaxlib==0.10.2
 
 fixtures: reference  ## regenerate the torch reference trajectories in tests/fixtures
 	$(PY) tests/make_torch_fixtures.py

@@ -27,7 +27,7 @@ import time
 import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ from course_lib.grading import (
 )
 from course_lib.grading.report import Row
 from course_lib.grading.sandbox import MEMORY, OUTPUT, Child, ChildFailure, Limits
-from course_lib.grading.worksheets import SOLUTIONS, Worksheet, answer_symbols
+from course_lib.grading.worksheets import SOLUTIONS, Worksheet, answer_symbols, default_solutions
 
 USES_REFERENCE = "uses the reference implementation"
 POLICY = "policy"
@@ -266,7 +266,7 @@ def template_for(sheet: Worksheet, solutions: Path = SOLUTIONS) -> assembly.Temp
 
 
 def grade_notebook(sheet: Worksheet, path: Path | None, limits: Limits,
-                   rng: np.random.Generator, solutions: Path = SOLUTIONS) -> list[Row]:
+                   rng: np.random.Generator, solutions: Path | None = None) -> list[Row]:
     """Grade one notebook file (``path`` None or absent: the worksheet is missing).
 
     ``course check`` calls this on a student's own file; a class is graded from snapshots.
@@ -281,7 +281,8 @@ def grade_notebook(sheet: Worksheet, path: Path | None, limits: Limits,
     except (snapshot.Unreadable, OSError) as exc:
         return same_status(sheet, MALFORMED, scrub.clean(f"{path.name} could not be read: "
                                                          f"{exc}."))
-    return grade_cells(sheet, cells, limits, rng, template_for(sheet, solutions))
+    return grade_cells(sheet, cells, limits, rng,
+                       template_for(sheet, solutions or default_solutions()))
 
 
 def seed_for(seed: int, student: str, worksheet: str) -> np.random.Generator:
@@ -301,7 +302,7 @@ class Batch:
     jobs: int = 1
     force: bool = False
     seed: int = 0
-    solutions: Path = SOLUTIONS
+    solutions: Path = field(default_factory=lambda: default_solutions())
 
 
 def students_in(folder: Path) -> list[str]:

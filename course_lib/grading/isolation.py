@@ -95,9 +95,9 @@ def _bwrap_args(scratch: str) -> tuple[str, ...]:
             args += ["--symlink", os.readlink(path), path]
         elif os.path.isdir(path):
             args += ["--ro-bind", path, path]
-    for folder in _visible():
-        args += ["--ro-bind", folder, folder]
     args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    for folder in _visible():  # after the tmpfs: course_lib itself may live under /tmp
+        args += ["--ro-bind", folder, folder]
     if scratch:
         args += ["--bind", scratch, scratch, "--chdir", scratch]
     return (*args, "--")

@@ -47,8 +47,8 @@ test: $(STAMP)  ## the whole suite: lint, exercise drift, doctests, unit tests, 
 	@echo "== the notebooks again, on kernels without FMA/AVX2 =="
 	$(NO_FMA) $(PY) -m pytest -p no:cacheprovider -q $(NOTEBOOKS) $(NBVAL)
 
-test-fast: $(STAMP)  ## unit tests and doctests only (no notebooks)
-	$(PY) -m pytest -q --doctest-modules course_lib tests
+test-fast: $(STAMP)  ## unit tests and doctests, no notebooks and no slow tests (under 30 s)
+	$(PY) -m pytest -q -p no:cacheprovider -m "not slow" --doctest-modules course_lib tests
 
 lint: $(STAMP)  ## ruff over the library, tests and notebooks
 	$(VENV)/bin/ruff check .

@@ -77,7 +77,7 @@ class SliderRange:
 # Ranges that teach (a decay factor of 0.9999 is allowed by Hyper but 0.99 is already extreme
 # for momentum); each one lies inside its Hyper's allowed range (tests check this).
 RANGES = {
-    "lr": SliderRange("log", 1e-4, 10.0, 0.02, ".4g"),
+    "lr": SliderRange("log", 1e-4, 10.0, 0.02, ".4"),  # d3 format: like g, no trailing zeros
     "momentum": SliderRange("linear", 0.0, 0.99, 0.01, ".2f"),
     "beta1": SliderRange("linear", 0.0, 0.99, 0.01, ".2f"),
     "beta2": SliderRange("linear", 0.5, 0.9999, 0.0001, ".4f"),
@@ -234,13 +234,25 @@ def _title(problem: Problem) -> str:
     return problem.name
 
 
+def log_grid_start(rng: SliderRange, value: float) -> float:
+    """The lowest exponent of a log slider whose grid passes through ``value`` exactly.
+
+    The browser snaps a slider to min + k * step. With min = log10(low) the lr 1.85 asked for
+    in a lecture would show as 1.820 (10 ** 0.26); shifting the grid by less than one step,
+    inside the range, keeps the value the code asked for.
+    """
+    exponent, low = math.log10(value), math.log10(rng.low)
+    steps_below = math.floor((exponent - low) / rng.step + 1e-9)
+    return exponent - steps_below * rng.step
+
+
 def _control(name: str, rng: SliderRange, value: Any) -> widgets.Widget:
     """The ipywidgets control for one hyperparameter."""
     style, layout = {"description_width": "110px"}, widgets.Layout(width="330px")
     if rng.kind == "flag":
         return widgets.Checkbox(value=bool(value), description=name, style=style, layout=layout)
     if rng.kind == "log":
-        return widgets.FloatLogSlider(value=value, base=10, min=math.log10(rng.low),
+        return widgets.FloatLogSlider(value=value, base=10, min=log_grid_start(rng, value),
                                       max=math.log10(rng.high), step=rng.step, description=name,
                                       readout_format=rng.fmt, style=style, layout=layout)
     return widgets.FloatSlider(value=value, min=rng.low, max=rng.high, step=rng.step,

@@ -205,13 +205,16 @@ def test_playground_runs_and_its_slider_redraws_in_the_browser(lab):
             panel = page.locator(".jp-OutputArea-output").filter(
                 has=page.locator(".widget-image")).first
             readout = panel.locator(".widget-html").filter(has_text="final loss")
-            expect(readout).to_contain_text("lr = 0.95", timeout=left(10_000))
+            # exactly the lr the notebook asked for, not a slider grid point near it (0.9550)
+            expect(readout).to_contain_text("lr = 0.95:", timeout=left(10_000))
             image = panel.locator(".widget-image")
             before_text, before_src = readout.inner_text(), image.get_attribute("src")
             before_png = image.screenshot()
 
             lr = panel.locator(".widget-hslider").filter(
                 has=page.locator(".widget-label", has_text=re.compile("^lr$")))
+            # The slider shows exactly the lr the notebook asked for (not a grid point near it).
+            assert lr.locator(".widget-readout").inner_text().strip() == "0.95"
             lr.locator(".noUi-handle").focus()
             for _ in range(3):  # three steps of 10^0.02 each: from 0.95 to about 1.1
                 page.keyboard.press("ArrowRight")

@@ -378,3 +378,15 @@ def test_race_takes_an_optimizer_of_your_own():
     np.testing.assert_allclose(mine.points, ours.points, rtol=1e-12, atol=1e-12)
     with pytest.raises(TypeError, match="update"):
         race(optimizers=[object()], steps=5, frames=2)
+
+
+@pytest.mark.parametrize("lr", [0.95, 1.85, 0.3, 1e-4, 10.0, 0.0123])
+def test_the_lr_slider_grid_passes_through_the_value_asked_for(lr):
+    """The browser snaps a log slider to min + k * step: the grid must contain lr itself."""
+    from course_lib import widgets
+
+    rng = widgets.RANGES["lr"]
+    start = widgets.log_grid_start(rng, lr)
+    assert math.log10(rng.low) - 1e-12 <= start < math.log10(rng.low) + rng.step
+    k = round((math.log10(lr) - start) / rng.step)
+    assert 10 ** (start + k * rng.step) == pytest.approx(lr, rel=1e-12)

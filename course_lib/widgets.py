@@ -344,7 +344,7 @@ class Explorer:
         self.note = ax.text(0.02, 0.97, "", transform=ax.transAxes, va="top", color="red",
                             fontsize=10, fontweight="bold")
         ax.set_title(_title(self.problem), fontsize=10)
-        ax.legend(loc="lower right", fontsize=8)
+        ax.legend(loc="lower right", fontsize=11)
         self.ax_loss.clear()
         (self.loss_line,) = self.ax_loss.plot([], [], color=color)
         self.loss_note = self.ax_loss.text(0.98, 0.97, "", transform=self.ax_loss.transAxes,
@@ -557,7 +557,7 @@ def _race_entries(optimizers: Sequence[str | Optimizer] | Mapping[str, Mapping[s
 def race(problem: str | Problem = "ellipse",
          optimizers: Sequence[str | Optimizer] | Mapping[str, Mapping[str, Any]] = (
              "sgd", "momentum", "adagrad", "adam"),
-         steps: int | None = None, frames: int = 16, dpi: int = 60, fps: int = 4) -> Race:
+         steps: int | None = None, frames: int = 16, dpi: int = 80, fps: int = 4) -> Race:
     """Animate several optimizers on one problem, all starting together.
 
     ``optimizers`` is a list of names (each at its :data:`DEFAULT_LR`) or of optimizer objects
@@ -604,7 +604,7 @@ def _legend(label: str, run: Trajectory) -> str:
 
 def _animate(prob: Problem, runs: Mapping[str, Trajectory], ticks: np.ndarray, dpi: int,
              fps: int) -> str:
-    fig = Figure(figsize=(6.4, 4.2), dpi=dpi)
+    fig = Figure(figsize=(8.0, 5.0), dpi=dpi)  # 640 x 400 px at the default dpi: notebook width
     FigureCanvasAgg(fig)
     ax: Axes = fig.add_subplot()
     fig.subplots_adjust(left=0.1, right=0.97, bottom=0.12, top=0.9)
@@ -613,7 +613,7 @@ def _animate(prob: Problem, runs: Mapping[str, Trajectory], ticks: np.ndarray, d
     for label, run in runs.items():
         (lines[label],) = ax.plot([], [], marker="o", markersize=3, linewidth=1.4,
                                   color=COLORS.get(run.optimizer), label=_legend(label, run))
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="lower right", fontsize=11)
     title = ax.set_title("")
 
     def frame(k: int) -> list:

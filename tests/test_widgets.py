@@ -315,7 +315,9 @@ def test_race_is_a_small_self_contained_player_of_every_optimizer():
     frames = frame_pngs(result.html)
     assert len(frames) == result.frames == 16
     assert all(PIL.Image.open(io.BytesIO(f)).mode == "P" for f in frames)  # palette frames
-    assert len(result.html) < 300_000
+    assert len(result.html) < 400_000
+    # Readable at notebook width: 640 x 400 pixels per frame, not a thumbnail.
+    assert PIL.Image.open(io.BytesIO(frames[0])).size == (640, 400)
     assert "<script" in result.html and "http" not in result.html  # no outside requests
     assert re.findall(r'<button title="Play"[^>]*>\s*▶</button>', result.html)  # not font icons
     assert result._repr_html_() == result.html

@@ -27,7 +27,7 @@ import symtable
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from course_lib.grading.worksheets import REFERENCE_NAMES, WATCHED, import_bindings
+from course_lib.grading.worksheets import REFERENCE_NAMES, WATCHED, binds, import_bindings
 
 MAX_SOURCE = 64 * 1024  # characters in one answer cell; worksheet answers are a few hundred
 MAX_NESTING = 60  # brackets open at once (the parser's own limit is far higher)
@@ -188,16 +188,6 @@ def _module_reads(table: symtable.SymbolTable) -> set[str]:
     return names
 
 
-def _binds(stmt: ast.stmt) -> set[str]:
-    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        return {stmt.name}
-    if isinstance(stmt, (ast.Import, ast.ImportFrom)):
-        return {(a.asname or a.name).split(".")[0] for a in stmt.names}
-    targets = stmt.targets if isinstance(stmt, ast.Assign) else (
-        [stmt.target] if isinstance(stmt, (ast.AnnAssign, ast.AugAssign, ast.For)) else [])
-    return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
-
-
 def _statement_reads(stmt: ast.stmt, tables: dict[tuple[str, int], symtable.SymbolTable],
                      ) -> set[str]:
     """The module-level names a top-level statement reads (a definition: never its locals)."""
@@ -254,7 +244,7 @@ def reference_users(sources: Sequence[str]) -> set[str]:
             watched |= aliases
             reads = _statement_reads(stmt, tables)
             direct = _direct(stmt, watched, reads | aliases)
-            for name in _binds(stmt) | bound:
+            for name in binds(stmt) | bound:
                 last[name] = (direct or name in bound, reads)
     tainted = {n for n, (direct, _) in last.items() if direct}
     grew = True

@@ -405,14 +405,14 @@ def import_bindings(node: ast.AST) -> tuple[set[str], set[str]]:
     return tainted, watched
 
 
-def _binds(stmt: ast.stmt) -> set[str]:
-    """The top-level names a statement (re)binds."""
+def binds(stmt: ast.stmt) -> set[str]:
+    """The top-level names a statement (re)binds (a ``for`` loop binds its target)."""
     if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return {stmt.name}
     if isinstance(stmt, (ast.Import, ast.ImportFrom)):
         return {(a.asname or a.name).split(".")[0] for a in stmt.names}
     targets = stmt.targets if isinstance(stmt, ast.Assign) else (
-        [stmt.target] if isinstance(stmt, (ast.AnnAssign, ast.AugAssign)) else [])
+        [stmt.target] if isinstance(stmt, (ast.AnnAssign, ast.AugAssign, ast.For)) else [])
     return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
 
 
@@ -450,7 +450,7 @@ def reference_users(sources: Iterable[str]) -> set[str]:
             bound, aliases = import_bindings(stmt)
             watched |= aliases
             direct, names = _uses(stmt, watched)
-            for name in _binds(stmt) | bound:  # a star import binds every reference name
+            for name in binds(stmt) | bound:  # a star import binds every reference name
                 last[name] = (direct or name in bound, names)
     tainted = {n for n, (direct, _) in last.items() if direct}
     grew = True

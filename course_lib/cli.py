@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import secrets
 import sys
 from collections.abc import Sequence
@@ -172,6 +173,20 @@ def cmd_grade(args: argparse.Namespace) -> int:
     return 0
 
 
+def worksheet_of(notebook: Path, sheets: Sequence[str]) -> str:
+    """The worksheet a file name names: its stem, or the sheet it is a download copy of.
+
+    ``ex01_gradient_descent (1).ipynb`` and ``ex01_gradient_descent-Copy1.ipynb`` are the
+    browser's and Jupyter's names for a second copy of ``ex01_gradient_descent.ipynb``.
+    """
+    from course_lib.grading.snapshot import DOWNLOAD_COPY
+
+    for sheet in sheets:
+        if re.fullmatch(re.escape(sheet) + DOWNLOAD_COPY, notebook.stem, re.IGNORECASE):
+            return sheet
+    return notebook.stem
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """Grade one notebook and print each item's verdict; exit 1 unless all are correct."""
     from course_lib.grading import grader, report
@@ -180,7 +195,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if not args.notebook.is_file():
         print(f"course check: {args.notebook} is not a file", file=sys.stderr)
         return 2
-    name = args.worksheet or args.notebook.stem
+    name = args.worksheet or worksheet_of(args.notebook, sheets)
     if name not in sheets:
         print(f"course check: {name!r} is not a worksheet; use --worksheet with one of "
               f"{sorted(sheets)}", file=sys.stderr)

@@ -445,6 +445,19 @@ def test_cli_check_for_a_student(capsys):
     assert "is not a worksheet" in capsys.readouterr().err
 
 
+def test_cli_check_accepts_a_download_copy(tmp_path, capsys):
+    """A browser saves a second download as "NAME (1).ipynb": it is still that worksheet."""
+    for name in ("ex04_rmsprop (1).ipynb", "ex04_rmsprop-Copy1.ipynb"):
+        copy = tmp_path / name
+        shutil.copyfile(worksheets.SOLUTIONS / "ex04_rmsprop.ipynb", copy)
+        assert cli.main(["check", str(copy)]) == 0
+        assert capsys.readouterr().out.splitlines()[-1] == "ex04_rmsprop: 4 / 4 points"
+    other = tmp_path / "ex04_rmsprop_draft.ipynb"
+    shutil.copyfile(worksheets.SOLUTIONS / "ex04_rmsprop.ipynb", other)
+    assert cli.main(["check", str(other)]) == 2
+    assert "'ex04_rmsprop_draft' is not a worksheet" in capsys.readouterr().err
+
+
 def test_grader_never_unpickles_or_trusts_child_numbers():
     """A record from the child is plain JSON; a malformed one gives an error, not a crash."""
     session = grader.Session([], FAST)

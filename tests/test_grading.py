@@ -257,6 +257,7 @@ def test_each_mistake_is_graded_zero_and_named(graded, case):
     assert row.status in ("wrong", "error")
     assert row.points == 0 and row.max_points == SHEETS[case.worksheet].items[case.item]
     assert f"likely mistake: {case.expect[case.item]} (" in row.feedback
+    assert row.mistake == case.expect[case.item]
     others = {k: r.status for k, r in rows.items() if k != case.item}
     assert set(others.values()) == {"correct"}
 
@@ -333,9 +334,40 @@ def test_gradebook_file_matches_the_rows(graded):
     with open(graded.gradebook, newline="", encoding="utf-8") as fh:
         header = next(csv.reader(fh))
     assert header == ["student", "worksheet", "item", "points", "max_points", "status",
-                      "feedback"]
+                      "feedback", "mistake"]
     assert report.read_gradebook(graded.gradebook) == graded.rows
     assert not [p for p in graded.gradebook.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_gradebook_has_one_line_per_row_and_names_mistakes(graded, tmp_path):
+    lines = graded.gradebook.read_text(encoding="utf-8").split("\n")
+    assert lines[-1] == "" and len(lines) - 2 == len(graded.rows)  # header, rows, final newline
+    multi = [r for r in graded.rows if "\n" in r.feedback]
+    assert len(multi) >= 10  # the wrong answers' feedback has several lines
+    named = {r.mistake for r in graded.rows if r.mistake}
+    assert {c.expect[c.item] for c in corpus.mistake_cases()} <= named
+    assert {r.mistake for r in graded.rows if r.status == "correct"} == {""}
+    row = multi[0]
+    report.write_reports(tmp_path, [row], list(SHEETS))
+    assert row.feedback in (tmp_path / f"{report.safe_name(row.student)}.md").read_text()
+
+
+@pytest.mark.parametrize("text", ["a\nb", "a\\nb", "a\\\nb", "c:\\x\\", "\r\n\n", "", "plain"])
+def test_one_line_feedback_round_trips(text):
+    line = report.one_line(text)
+    assert "\n" not in line and "\r" not in line
+    assert report.from_one_line(line) == text
+
+
+def test_an_old_gradebook_without_the_mistake_column_still_loads(tmp_path):
+    book = tmp_path / "grades.csv"
+    book.write_text("student,worksheet,item,points,max_points,status,feedback\n"
+                    'ann,ex01,sgd,0,2,wrong,"sgd: wrong\n  likely mistake: x (y)."\n'
+                    "bob,ex01,sgd,2,2,correct,a \\n stays\n", encoding="utf-8")
+    assert report.read_gradebook(book) == [
+        report.Row("ann", "ex01", "sgd", 0.0, 2.0, "wrong", "sgd: wrong\n  likely mistake: x (y).",
+                   ""),
+        report.Row("bob", "ex01", "sgd", 2.0, 2.0, "correct", "a \\n stays", "")]
 
 
 def test_reports_and_summary(graded, tmp_path):
@@ -387,6 +419,22 @@ def test_rerun_resumes_unless_forced(tmp_path):
     assert seen == ["cy/ex01_gradient_descent"]
     forced = run(force=True)
     assert len(seen) == 3 and forced[0].feedback != "checked by hand"
+
+
+def test_rerun_resumes_from_a_gradebook_without_the_mistake_column(tmp_path):
+    folder, book = tmp_path / "subs", tmp_path / "grades.csv"
+    small_class(folder)
+    sheets = [SHEETS["ex01_gradient_descent"]]
+    seen: list[str] = []
+    batch = grader.Batch(folder, book, sheets, FAST, seed=3)
+    first = grader.grade_folder(batch)
+    with open(book, "w", encoding="utf-8", newline="") as fh:  # as older versions wrote it
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(report.OLD_FIELDS)
+        writer.writerows(r.astuple()[:-1] for r in first)
+    again = grader.grade_folder(batch, lambda done, total, label: seen.append(label))
+    assert seen == []
+    assert [r.astuple()[:-1] for r in again] == [r.astuple()[:-1] for r in first]
 
 
 def test_gradebook_is_replaced_atomically(tmp_path, monkeypatch):

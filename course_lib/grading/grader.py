@@ -190,7 +190,8 @@ def explain_missing(verdict: checks.Verdict, session: Session, label: str) -> ch
 def rows_for(sheet: Worksheet, verdicts: dict[str, checks.Verdict]) -> list[Row]:
     """One gradebook row per item (student left empty for the caller to fill in)."""
     return [Row("", sheet.name, key, sheet.items[key] if verdicts[key].passed else 0.0,
-                sheet.items[key], verdicts[key].status, verdicts[key].message)
+                sheet.items[key], verdicts[key].status, verdicts[key].message,
+                verdicts[key].mistake or "")
             for key in sheet.items]
 
 

@@ -1,8 +1,17 @@
-"""What grading produces: the gradebook CSV, a feedback report per student, a summary table.
+r"""What grading produces: the gradebook CSV, a feedback report per student, a summary table.
 
 The gradebook has one row per (student, worksheet, item): ``student, worksheet, item, points,
-max_points, status, feedback``. It is always written whole to a temporary file and then renamed
+max_points, status, feedback, mistake``. ``mistake`` is the stable name of the known mistake the
+answer reproduces (:attr:`course_lib.checks.Verdict.mistake`, e.g. ``eps inside the sqrt``),
+empty when none was recognised. It is always written whole to a temporary file and then renamed
 over the old one (``os.replace``), so a reader never sees a half-written file.
+
+Every gradebook line is one row: the ``feedback`` cell is stored on one line, with a
+backslash escape that :func:`one_line` and :func:`from_one_line` undo exactly: a newline is
+written as the two characters ``\n``, a carriage return as ``\r`` and a backslash as ``\\``.
+The Markdown reports show the full multi-line text. A gradebook written before the ``mistake``
+column existed (its feedback cells may hold real newlines, never escapes) still reads: its
+feedback is taken as it is and its mistakes are empty.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ class Row:
     max_points: float
     status: str
     feedback: str
+    mistake: str = ""  # the known mistake's name, "" when none was recognised
 
     def astuple(self) -> tuple:
         """The row's values in column order."""
@@ -38,6 +48,19 @@ class Row:
 
 
 FIELDS = tuple(f.name for f in fields(Row))
+OLD_FIELDS = FIELDS[:-1]  # gradebooks written before the mistake column (multi-line feedback)
+_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r"}
+_UNESCAPES = {"\\\\": "\\", "\\n": "\n", "\\r": "\r"}
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line: newline -> ``\\n``, carriage return -> ``\\r``, ``\\`` -> ``\\\\``."""
+    return re.sub(r"[\\\n\r]", lambda m: _ESCAPES[m.group()], text)
+
+
+def from_one_line(text: str) -> str:
+    """The text :func:`one_line` was given (a lone backslash is kept as it is)."""
+    return re.sub(r"\\[\\nr]", lambda m: _UNESCAPES[m.group()], text)
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -65,19 +88,23 @@ def write_gradebook(path: Path, rows: Iterable[Row]) -> None:
     writer.writerow(FIELDS)
     for r in rows:
         writer.writerow([r.student, r.worksheet, r.item, points_text(r.points),
-                         points_text(r.max_points), r.status, r.feedback])
+                         points_text(r.max_points), r.status, one_line(r.feedback), r.mistake])
     atomic_write(path, buf.getvalue())
 
 
 def read_gradebook(path: Path) -> list[Row]:
-    """Rows of an existing gradebook; a file with other columns is an error naming them."""
+    """Rows of an existing gradebook (old ones without ``mistake`` too); other columns: an error."""
     with open(path, encoding="utf-8", newline="") as fh:
         reader = csv.DictReader(fh)
-        if tuple(reader.fieldnames or ()) != FIELDS:
+        columns = tuple(reader.fieldnames or ())
+        if columns not in (FIELDS, OLD_FIELDS):
             raise ValueError(f"{path} is not a gradebook: its columns are {reader.fieldnames}, "
                              f"expected {list(FIELDS)}")
+        old = columns == OLD_FIELDS
         return [Row(d["student"], d["worksheet"], d["item"], float(d["points"]),
-                    float(d["max_points"]), d["status"], d["feedback"]) for d in reader]
+                    float(d["max_points"]), d["status"],
+                    d["feedback"] if old else from_one_line(d["feedback"]),
+                    "" if old else d["mistake"]) for d in reader]
 
 
 def sort_rows(rows: Iterable[Row], worksheets: Sequence[str]) -> list[Row]:

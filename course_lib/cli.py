@@ -151,9 +151,10 @@ def cmd_grade(args: argparse.Namespace) -> int:
     from course_lib.grading import grader, isolation, report
 
     sheets = worksheets.load_worksheets(args.solutions)
+    folder = args.reports or args.output.with_name(f"{args.output.stem}_feedback")
     batch = grader.Batch(args.submissions, args.output, sheets, limits_from(args), args.jobs,
                          args.force, secrets.randbits(63) if args.seed is None else args.seed,
-                         args.solutions)
+                         args.solutions, folder)
     off = [name for name, on in isolation.protections(args.sandbox).items() if not on]
     if off:
         print("course grade: WARNING: these protections are OFF on this machine: "
@@ -166,7 +167,6 @@ def cmd_grade(args: argparse.Namespace) -> int:
         print(f"course grade: {student}: refused, graded 0 (a symbolic link or not a folder)",
               file=sys.stderr)
     order = [s.name for s in sheets]
-    folder = args.reports or args.output.with_name(f"{args.output.stem}_feedback")
     report.write_reports(folder, rows, order)
     print(report.summary_table(rows, order))
     print(f"gradebook: {args.output}; feedback reports: {folder}/")

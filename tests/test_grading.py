@@ -13,12 +13,21 @@ import numpy as np
 import pytest
 
 from course_lib import cli
-from course_lib.grading import grader, report, worksheets
+from course_lib.grading import grader, integrity, report, worksheets
 from course_lib.grading.sandbox import Child, ChildFailure, Limits, explain_exit
 from tests import corpus
 
 SHEETS = {s.name: s for s in worksheets.load_worksheets()}
 FAST = Limits(timeout=4.0, memory_mb=1024, output_kb=256, cpu_seconds=30)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def gradebook_key(tmp_path_factory) -> Path:
+    """A MAC key of these tests' own, never the user's (~/.local/state/course)."""
+    key = tmp_path_factory.mktemp("state") / "gradebook.key"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(integrity.KEY_ENV, str(key))
+        yield key
 
 
 # ----- worksheets and points ---------------------------------------------------------------------
@@ -393,7 +402,7 @@ def small_class(folder: Path) -> None:
     corpus.write(folder, "bob", sheet, (worksheets.EXERCISES / f"{sheet}.ipynb").read_bytes())
 
 
-def test_rerun_resumes_unless_forced(tmp_path):
+def test_rerun_resumes_unless_forced(tmp_path, gradebook_key):
     folder, book = tmp_path / "subs", tmp_path / "grades.csv"
     small_class(folder)
     sheets = [SHEETS["ex01_gradient_descent"]]
@@ -407,21 +416,97 @@ def test_rerun_resumes_unless_forced(tmp_path):
     first = run(force=False)
     assert sorted(seen) == ["ann/ex01_gradient_descent", "bob/ex01_gradient_descent"]
     assert [r.points for r in first if r.student == "ann"] == [1, 2, 1]
-    # Mark a row by hand: a resumed run must keep it (it does not regrade ann or bob).
-    rows = report.read_gradebook(book)
-    rows[0].feedback = "checked by hand"
-    report.write_gradebook(book, rows)
-    again = run(force=False)
-    assert seen == [] and again[0].feedback == "checked by hand"
+    assert gradebook_key.stat().st_mode & 0o777 == 0o600
+    assert run(force=False) == first and seen == []  # nothing regraded
     # A new student is graded on the next run; the others are still skipped.
     corpus.write(folder, "cy", "ex01_gradient_descent", corpus.solution("ex01_gradient_descent"))
     run(force=False)
     assert seen == ["cy/ex01_gradient_descent"]
     forced = run(force=True)
-    assert len(seen) == 3 and forced[0].feedback != "checked by hand"
+    assert len(seen) == 3 and forced == run(force=False) and seen == []
 
 
-def test_rerun_resumes_from_a_gradebook_without_the_mistake_column(tmp_path):
+def test_a_forged_gradebook_row_is_dropped_and_everything_regraded(tmp_path, capsys):
+    folder, book = tmp_path / "subs", tmp_path / "grades.csv"
+    small_class(folder)
+    sheets = [SHEETS["ex01_gradient_descent"]]
+    seen: list[str] = []
+    batch = grader.Batch(folder, book, sheets, FAST, seed=3)
+    first = grader.grade_folder(batch)
+    assert sum(r.points for r in first if r.student == "bob") == 0
+    rows = report.read_gradebook(book)
+    for r in rows:  # bob gives himself full marks, keeping the hashes file as it is
+        if r.student == "bob":
+            r.points, r.status, r.feedback = r.max_points, "correct", "forged"
+    report.write_gradebook(book, rows)
+    capsys.readouterr()
+    again = grader.grade_folder(batch, lambda done, total, label: seen.append(label))
+    err = capsys.readouterr().err
+    assert "WARNING: the gradebook" in err and "is not trusted: its MAC does not match" in err
+    assert "every notebook is graded again" in err
+    assert sorted(seen) == ["ann/ex01_gradient_descent", "bob/ex01_gradient_descent"]
+    assert sum(r.points for r in again if r.student == "bob") == 0
+    assert not [r for r in again if r.feedback == "forged"]
+    assert not [r for r in report.read_gradebook(book) if r.feedback == "forged"]
+    # The regraded book is signed again: the next run trusts it and says nothing.
+    grader.grade_folder(batch)
+    assert "WARNING" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("tamper", ["hashes", "mac file", "no mac file", "other key"])
+def test_any_change_to_the_signed_files_means_a_full_regrade(tmp_path, capsys, monkeypatch,
+                                                             tamper):
+    folder, book = tmp_path / "subs", tmp_path / "grades.csv"
+    small_class(folder)
+    batch = grader.Batch(folder, book, [SHEETS["ex01_gradient_descent"]], FAST, seed=3)
+    grader.grade_folder(batch)
+    mac = integrity.mac_path(book)
+    if tamper == "hashes":
+        path = grader.hashes_path(book)
+        path.write_text(path.read_text().replace("{", "{ ", 1))
+    elif tamper == "mac file":
+        mac.write_text("0" * 64)
+    elif tamper == "no mac file":
+        mac.unlink()
+    else:
+        monkeypatch.setenv(integrity.KEY_ENV, str(tmp_path / "state" / "other.key"))
+    seen: list[str] = []
+    capsys.readouterr()
+    grader.grade_folder(batch, lambda done, total, label: seen.append(label))
+    assert "is not trusted" in capsys.readouterr().err
+    assert len(seen) == 2
+
+
+def test_the_gradebook_key_must_be_private_and_outside_the_class(tmp_path, monkeypatch):
+    folder, book = tmp_path / "subs", tmp_path / "out" / "grades.csv"
+    small_class(folder)
+    batch = grader.Batch(folder, book, [SHEETS["ex01_gradient_descent"]], FAST, seed=3,
+                         reports=tmp_path / "reports")
+    for inside in (folder / "ann" / "k.key", tmp_path / "out" / "k.key",
+                   tmp_path / "reports" / "sub" / "k.key"):
+        monkeypatch.setenv(integrity.KEY_ENV, str(inside))
+        with pytest.raises(integrity.KeyFileError, match="keep it"):
+            grader.grade_folder(batch)
+        assert not inside.exists() and not book.exists()
+    loose = tmp_path / "state" / "loose.key"
+    loose.parent.mkdir()
+    loose.write_bytes(b"k" * integrity.KEY_BYTES)
+    loose.chmod(0o644)
+    monkeypatch.setenv(integrity.KEY_ENV, str(loose))
+    with pytest.raises(integrity.KeyFileError, match="only you can read .chmod 600"):
+        grader.grade_folder(batch)
+    loose.chmod(0o600)
+    loose.write_bytes(b"short")
+    with pytest.raises(integrity.KeyFileError, match="holds 5 bytes, expected 32"):
+        grader.grade_folder(batch)
+    assert not book.exists()
+    monkeypatch.setenv(integrity.KEY_ENV, "")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    assert integrity.key_path() == tmp_path / "xdg" / "course" / "gradebook.key"
+
+
+def test_a_gradebook_from_before_the_mistake_column_loads_and_is_regraded(tmp_path, capsys):
+    """An older gradebook has no MAC: it is read (no error) but not trusted, so regraded."""
     folder, book = tmp_path / "subs", tmp_path / "grades.csv"
     small_class(folder)
     sheets = [SHEETS["ex01_gradient_descent"]]
@@ -432,9 +517,13 @@ def test_rerun_resumes_from_a_gradebook_without_the_mistake_column(tmp_path):
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(report.OLD_FIELDS)
         writer.writerows(r.astuple()[:-1] for r in first)
+    integrity.mac_path(book).unlink()
+    assert [r.astuple()[:-1] for r in report.read_gradebook(book)] == \
+        [r.astuple()[:-1] for r in first]
+    capsys.readouterr()
     again = grader.grade_folder(batch, lambda done, total, label: seen.append(label))
-    assert seen == []
-    assert [r.astuple()[:-1] for r in again] == [r.astuple()[:-1] for r in first]
+    assert "is not trusted: it has no MAC file (grades.csv.mac)" in capsys.readouterr().err
+    assert len(seen) == 2 and again == first
 
 
 def test_gradebook_is_replaced_atomically(tmp_path, monkeypatch):

@@ -17,12 +17,14 @@ the end (a changed one is reported). For each notebook the grader, in its own pr
    :mod:`course_lib.checks`. Nothing the child prints or patches reaches this judgement.
 
 Each item gets full points when correct and 0 otherwise, with a status and feedback; every
-feedback text is bounded and scrubbed (:mod:`~course_lib.grading.scrub`).
+feedback text is bounded and scrubbed (:mod:`~course_lib.grading.scrub`). A rerun resumes from
+the gradebook only when its keyed MAC verifies (:mod:`~course_lib.grading.integrity`).
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import time
 import zlib
 from collections.abc import Callable, Sequence
@@ -36,6 +38,7 @@ import numpy as np
 from course_lib import checks
 from course_lib.grading import (
     assembly,
+    integrity,
     isolation,
     items,
     policy,
@@ -304,6 +307,7 @@ class Batch:
     force: bool = False
     seed: int = 0
     solutions: Path = field(default_factory=lambda: default_solutions())
+    reports: Path | None = None  # the feedback folder (the MAC key must not be in it)
 
 
 def students_in(folder: Path) -> list[str]:
@@ -365,28 +369,49 @@ def grade_folder(batch: Batch, progress: Callable[[int, int, str], None] | None 
     Everything is copied and hashed first; a notebook already in the gradebook is skipped only
     when its hash is the one it was graded with (a changed one is regraded, with a note). The
     gradebook is rewritten atomically after every notebook, so an interrupted run leaves a
-    complete file and the next run continues where it stopped. Returns all rows, sorted.
+    complete file and the next run continues where it stopped. It is resumed from only when
+    its keyed MAC (:mod:`~course_lib.grading.integrity`) verifies; otherwise a warning says so
+    and everything is regraded. Returns all rows, sorted.
     """
     if not batch.submissions.is_dir():
         raise NotADirectoryError(f"submissions folder {batch.submissions} does not exist")
     if isinstance(batch.jobs, bool) or not isinstance(batch.jobs, int) or batch.jobs < 1:
         raise ValueError(f"jobs must be a whole number >= 1, got {batch.jobs!r}")
-    old = [] if batch.force or not batch.gradebook.exists() else report.read_gradebook(
-        batch.gradebook)
-    isolation.make_undumpable()
+    isolation.make_undumpable()  # before the key is read: no same-user process may dump it
+    key_file = integrity.key_path()
+    integrity.check_outside(key_file, batch.gradebook,
+                            [batch.submissions] + ([batch.reports] if batch.reports else []))
+    key = integrity.read_key(key_file)
+    old, stored = trusted_rows(batch, key)
+    key = key or integrity.load_or_create_key(key_file)
     isolation.become_subreaper()
     snap = snapshot.take(batch.submissions, [sheet.name for sheet in batch.sheets],
                          protected=snapshot.file_ids(batch.solutions))
     try:
-        return _grade_snapshot(batch, snap, old, progress)
+        return _grade_snapshot(batch, snap, (old, stored), key, progress)
     finally:
         snap.close()
 
 
-def _grade_snapshot(batch: Batch, snap: snapshot.Snapshot, old: list[Row],
+def trusted_rows(batch: Batch, key: bytes | None) -> tuple[list[Row], dict[str, str]]:
+    """The old rows and hashes to resume from: none when forced, or when the MAC fails (loudly)."""
+    if batch.force or not batch.gradebook.exists():
+        return [], {}
+    old = report.read_gradebook(batch.gradebook)  # a file that is no gradebook is an error
+    why = integrity.problem(batch.gradebook, hashes_path(batch.gradebook), key)
+    if why:
+        print(f"course grade: WARNING: the gradebook {batch.gradebook} is not trusted: {why}. "
+              f"Its {len(old)} rows are dropped and every notebook is graded again.",
+              file=sys.stderr)
+        return [], {}
+    return old, read_hashes(batch.gradebook)
+
+
+def _grade_snapshot(batch: Batch, snap: snapshot.Snapshot,
+                    resume: tuple[list[Row], dict[str, str]], key: bytes,
                     progress: Callable[[int, int, str], None] | None) -> list[Row]:
     order = [sheet.name for sheet in batch.sheets]
-    stored = {} if batch.force else read_hashes(batch.gradebook)
+    old, stored = resume
     hashes: dict[str, str] = {}
     graded = {(r.student, r.worksheet) for r in old if r.status != MISSING_WORKSHEET}
     done, regrade = set(), set()
@@ -418,9 +443,13 @@ def _grade_snapshot(batch: Batch, snap: snapshot.Snapshot, old: list[Row],
                                                     "last run (or was not recorded)."))
         return [Row(entry.student, *r.astuple()[1:]) for r in found]
 
-    def save() -> None:
-        report.write_gradebook(batch.gradebook, report.sort_rows(rows, order))
-        report.atomic_write(hashes_path(batch.gradebook), json.dumps(hashes, indent=0))
+    def save() -> None:  # the MAC is of the text written, never of the files read back
+        book = report.gradebook_text(report.sort_rows(rows, order))
+        sums = json.dumps(hashes, indent=0)
+        report.atomic_write(batch.gradebook, book)
+        report.atomic_write(hashes_path(batch.gradebook), sums)
+        report.atomic_write(integrity.mac_path(batch.gradebook),
+                            integrity.sign(key, book.encode(), sums.encode()) + "\n")
 
     with ThreadPoolExecutor(max_workers=batch.jobs) as pool:
         futures = {pool.submit(work, e, sheet): (e, sheet) for e, sheet in tasks}

@@ -83,13 +83,18 @@ def points_text(x: float) -> str:
 
 def write_gradebook(path: Path, rows: Iterable[Row]) -> None:
     """The gradebook CSV, written atomically."""
+    atomic_write(path, gradebook_text(rows))
+
+
+def gradebook_text(rows: Iterable[Row]) -> str:
+    """The gradebook CSV's text: a header line, then one line per row."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(FIELDS)
     for r in rows:
         writer.writerow([r.student, r.worksheet, r.item, points_text(r.points),
                          points_text(r.max_points), r.status, one_line(r.feedback), r.mistake])
-    atomic_write(path, buf.getvalue())
+    return buf.getvalue()
 
 
 def read_gradebook(path: Path) -> list[Row]:

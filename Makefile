@@ -7,7 +7,7 @@ PORT ?= 8888
 # Jupyter refuses to run as root (containers, JupyterHub images) unless told it may.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: help venv lab test test-fast lint format notebooks exercises check student-edition reference fixtures bench bench-widgets clean
+.PHONY: help venv lab test test-fast lint format notebooks exercises check student-edition book book-serve reference fixtures bench bench-widgets clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -73,6 +73,22 @@ student-edition:  ## the course without solutions/ in $(EDITION) (course check s
 	git ls-files -z | grep -zv '^solutions/' | xargs -0 tar cf - | tar xf - -C $(EDITION)
 	cp solutions/grading.toml $(EDITION)/exercises/grading.toml
 	@echo "student edition in $(EDITION): hand out this folder (it has no solutions/)"
+
+BOOK := _build/book
+BOOK_WORK := _build/jupyter-book
+BOOK_PORT ?= 8000
+# Jupyter Book writes into <output>/_build/html; the finished site is then swapped into $(BOOK)
+# whole, so a failed build never leaves a half-written site. Nothing is executed (book/_config.yml
+# turns execution off): the pages show the outputs nbval checks. -W: a broken link fails the build.
+book: $(STAMP)  ## the course website in _build/book, from the notebooks' stored outputs (seconds)
+	$(VENV)/bin/jupyter-book build . --config book/_config.yml --toc book/_toc.yml \
+	    --path-output $(BOOK_WORK) --all -W --keep-going -q
+	rm -rf $(BOOK).new && cp -R $(BOOK_WORK)/_build/html $(BOOK).new
+	rm -rf $(BOOK) && mv $(BOOK).new $(BOOK)
+	@echo "website in $(BOOK)/index.html; preview it with make book-serve"
+
+book-serve: book  ## build the website and serve it at http://127.0.0.1:8000 (BOOK_PORT=...)
+	$(PY) -m http.server --bind 127.0.0.1 --directory $(BOOK) $(BOOK_PORT)
 
 reference: $(STAMP)  ## install PyTorch (CPU) and optax (Lion's oracle) for the live reference tests
 	$(PY) -m pip install --quiet torch==2.13.0 optax==0.2.8 jax==0.10.2 jaxlib==0.10.2

@@ -310,14 +310,24 @@ def check_output(out: Path) -> None:
                               f"choose a new folder")
 
 
+def lectures_for(out: Path, kind: str = "book", url: str | None = None) -> lessons.Lectures:
+    """Where the student pages link: ``url``, else the website built by ``make book`` (as a
+    path relative to ``out/students``, so no absolute path is written) or ``make lab``."""
+    if url is None:
+        url = lessons.LAB_URL if kind == "lab" else os.path.relpath(
+            lessons.BOOK, out.absolute() / STUDENTS).replace(os.sep, "/") + "/"
+    return lessons.Lectures(url if url.endswith("/") else url + "/", kind)
+
+
 def write_report(out: Path, rows: Sequence[Row], scan: similarity.Scan | None = None,
-                 base: str = lessons.LAB_URL) -> Path:
+                 lectures: lessons.Lectures | None = None) -> Path:
     """Build the report under a temporary name next to ``out``, then rename it to ``out``."""
     check_output(out)
+    lectures = lectures or lectures_for(out)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
     try:
         os.chmod(tmp, 0o755)
-        written = write_student_reports(tmp / STUDENTS, rows, worksheet_order(rows), base)
+        written = write_student_reports(tmp / STUDENTS, rows, worksheet_order(rows), lectures)
         links = {s: f"{STUDENTS}/{p.name}" for s, p in written.items()}
         (tmp / "index.html").write_text(index_html(rows, links, scan), encoding="utf-8")
         if out.exists():  # an earlier report (check_output made sure): swap, then delete it
@@ -344,9 +354,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--solutions", type=Path, default=None,
                         help="folder with the worksheets and grading.toml, for --submissions "
                              "(default: the course's solutions/)")
-    parser.add_argument("--lectures-url", default=lessons.LAB_URL, metavar="URL",
-                        help=f"where the lecture notebooks are served, for the links to them "
-                             f"(default {lessons.LAB_URL})")
+    parser.add_argument("--lectures", choices=lessons.KINDS, default="book",
+                        help="link the lectures on the course website (book, the default: "
+                             "`make book`) or in JupyterLab (lab: `make lab`)")
+    parser.add_argument("--lectures-url", default=None, metavar="URL",
+                        help="the website's (or JupyterLab's /lab/tree/) address, for the links "
+                             "(default: the website in _build/book, or "
+                             f"{lessons.LAB_URL} for --lectures lab)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -359,7 +373,8 @@ def run(args: argparse.Namespace) -> int:
             if not args.submissions.is_dir():
                 raise ReportError(f"submissions folder {args.submissions} does not exist")
             scan = similarity.scan_class(args.submissions, args.solutions or default_solutions())
-        index = write_report(args.output, rows, scan, args.lectures_url)
+        lectures = lectures_for(args.output, args.lectures, args.lectures_url)
+        index = write_report(args.output, rows, scan, lectures)
     except (ReportError, WorksheetError, OSError) as exc:
         print(f"course report: {exc}", file=sys.stderr)
         return 2

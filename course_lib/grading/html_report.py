@@ -94,7 +94,7 @@ def _anchor_id(row: Row) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "-", f"{row.worksheet}-{row.item}")
 
 
-def item_detail(row: Row, base: str) -> str:
+def item_detail(row: Row, lectures: lessons.Lectures) -> str:
     """The block explaining one answer that is not correct."""
     mistake = mistake_of(row)
     parts = [f'<div class="item item-{status_class(row)}" id="{esc(_anchor_id(row))}">',
@@ -114,7 +114,7 @@ def item_detail(row: Row, base: str) -> str:
         parts.append(f"<div><b>The rule</b> (each parameter in place):{rule}</div>")
     target = lessons.section(row.item, mistake)
     if target is not None and row.item != NOTEBOOK_ITEM:
-        parts.append(f'<p><b>Read again:</b> <a href="{esc(lessons.link(target, base))}">'
+        parts.append(f'<p><b>Read again:</b> <a href="{esc(lectures.url(target))}">'
                      f"{esc(target.title)}</a></p>")
     parts.append("</div>")
     return "\n".join(parts)
@@ -135,8 +135,8 @@ def sheet_table(mine: Sequence[Row]) -> str:
 
 
 def student_html(student: str, rows: Sequence[Row], worksheets: Sequence[str],
-                 base: str = lessons.LAB_URL) -> str:
-    """One student's report page; ``base`` is the URL of the lecture notebooks' folder."""
+                 lectures: lessons.Lectures = lessons.LAB) -> str:
+    """One student's report page, linking to the lectures where ``lectures`` says."""
     total, most = sum(r.points for r in rows), sum(r.max_points for r in rows)
     body = [f"<h1>Feedback for {esc(student)}</h1>",
             f"<p>Total: <b>{points_text(total)} / {points_text(most)}</b> points.</p>"]
@@ -148,14 +148,15 @@ def student_html(student: str, rows: Sequence[Row], worksheets: Sequence[str],
         got, top = sum(r.points for r in mine), sum(r.max_points for r in mine)
         body += [f"<h2>{esc(sheet)}: {points_text(got)} / {points_text(top)}</h2>",
                  sheet_table(mine)]
-        body += [item_detail(r, base) for r in mine if r.status != "correct"]
-    body.append('<p class="note">Links open the lecture notebooks in JupyterLab '
-                "(<code>make lab</code>).</p>")
+        body += [item_detail(r, lectures) for r in mine if r.status != "correct"]
+    where = ("in JupyterLab (<code>make lab</code>)" if lectures.kind == "lab" else
+             "on the course website (<code>make book</code>)")
+    body.append(f'<p class="note">The links open the lectures {where}.</p>')
     return page(f"Feedback for {student}", "\n".join(body))
 
 
 def write_student_reports(folder: Path, rows: Sequence[Row], worksheets: Sequence[str],
-                          base: str = lessons.LAB_URL) -> dict[str, Path]:
+                          lectures: lessons.Lectures = lessons.LAB) -> dict[str, Path]:
     """An HTML report per student in a new ``folder``; student -> file written.
 
     The files are written in place: :func:`course_lib.grading.class_report.write_report`
@@ -168,6 +169,6 @@ def write_student_reports(folder: Path, rows: Sequence[Row], worksheets: Sequenc
         if path in written.values():  # only a made-up hash collision gets here
             path = folder / f"{report.safe_name(student)}-{len(written)}.html"
         path.write_text(student_html(student, [r for r in rows if r.student == student],
-                                     worksheets, base), encoding="utf-8")
+                                     worksheets, lectures), encoding="utf-8")
         written[student] = path
     return written

@@ -1,10 +1,12 @@
 """Where the lectures teach each graded item and mistake, and how a report words a mistake.
 
-A report links a wrong answer to the lecture section that explains it: the notebook and the
-heading, turned into the anchor JupyterLab gives a heading (its text with every space replaced
-by ``-``; :func:`anchor`). Only headings without ``$...$`` math are linked, because the anchor of
-a heading with math depends on when MathJax typesets it. ``tests/test_class_report.py`` checks
-that every heading below exists in its notebook under that anchor.
+A report links a wrong answer to the lecture section that explains it, on the course website
+(``make book``: ``notebooks/06_adam.html#where-eps-goes-and-the-epsilon-hat-form``, the id
+Sphinx gives the section) or in JupyterLab (``make lab``: the notebook's URL with the anchor
+JupyterLab gives the heading, its text with every space replaced by ``-``). Only headings
+without ``$...$`` math are linked: their anchors do not depend on how the math is typeset.
+``tests/test_class_report.py`` checks that every heading below exists in its notebook and that
+both anchors are the ones docutils and nbconvert derive from it.
 
 :data:`PHRASES` words a mistake for the class report ("38% put eps inside the square root");
 a mistake without a phrase is shown by its name. :func:`hint` finds a mistake's hint in
@@ -24,7 +26,9 @@ from course_lib.grading import mistakes
 from course_lib.grading.worksheets import REPO
 
 NOTEBOOKS = REPO / "notebooks"
-LAB_URL = "http://localhost:8888/lab/tree/notebooks/"  # where `make lab` serves the lectures
+BOOK = REPO / "_build" / "book"  # where `make book` writes the website
+LAB_URL = "http://localhost:8888/lab/tree/"  # where `make lab` serves the repository
+KINDS = ("book", "lab")
 
 
 @dataclass(frozen=True)
@@ -35,24 +39,45 @@ class Section:
     heading: str
 
     @property
-    def anchor(self) -> str:
-        """The heading's anchor in JupyterLab."""
-        return anchor(self.heading)
+    def lab_anchor(self) -> str:
+        """The heading's anchor in JupyterLab: its text, spaces replaced by ``-``."""
+        return plain(self.heading).replace(" ", "-")
+
+    @property
+    def book_anchor(self) -> str:
+        """The section's id on the website (docutils: lower case, runs of other characters
+        become ``-``, leading digits and hyphens dropped)."""
+        slug = re.sub(r"[^a-z0-9]+", "-", plain(self.heading).lower())
+        return re.sub(r"^[-0-9]+|-+$", "", slug)
 
     @property
     def title(self) -> str:
-        """The heading as a reader sees it: ``06, 7. Where eps goes ...``."""
+        """The heading as a reader sees it: ``notebook 06, 7. Where eps goes ...``."""
         return f"notebook {self.notebook[:2]}, {plain(self.heading)}"
+
+
+@dataclass(frozen=True)
+class Lectures:
+    """Where links to the lectures point: the website under ``base`` or JupyterLab's."""
+
+    base: str
+    kind: str = "book"  # one of KINDS
+
+    def url(self, section: Section) -> str:
+        """The address of a section."""
+        if self.kind == "lab":
+            fragment = quote(section.lab_anchor, safe="-.,:()!*_~'")
+            return f"{self.base}notebooks/{quote(section.notebook)}#{fragment}"
+        page = quote(section.notebook.removesuffix(".ipynb"))
+        return f"{self.base}notebooks/{page}.html#{section.book_anchor}"
+
+
+LAB = Lectures(LAB_URL, "lab")
 
 
 def plain(heading: str) -> str:
     """A Markdown heading's text without inline code and emphasis marks."""
     return re.sub(r"`([^`]*)`|\*\*?([^*]+)\*\*?", lambda m: m.group(1) or m.group(2), heading)
-
-
-def anchor(heading: str) -> str:
-    """JupyterLab's anchor of a heading: its rendered text with spaces replaced by ``-``."""
-    return plain(heading).replace(" ", "-")
 
 
 def _s(notebook: str, heading: str) -> Section:
@@ -118,12 +143,6 @@ MISTAKE_SECTIONS: dict[str, Section] = {
 def section(item: str, mistake: str = "") -> Section | None:
     """The lecture section to read again for ``item`` (and ``mistake``), if one is known."""
     return MISTAKE_SECTIONS.get(mistake) or ITEM_SECTIONS.get(item)
-
-
-def link(target: Section, base: str = LAB_URL) -> str:
-    """The URL of a section: ``base`` + notebook + ``#`` + its anchor (percent-encoded)."""
-    fragment = quote(target.anchor, safe="-.,:()!*_~'")
-    return f"{base}{quote(target.notebook)}#{fragment}"
 
 
 def headings(notebook: Path) -> list[str]:

@@ -13,14 +13,17 @@ fixes the former, and the latter are part of the answer.
 Two answers are flagged when their canonical forms are equal, or when their similarity (the
 Dice coefficient of the multisets of 4-grams of syntax-tree tokens, as plagiarism detectors
 such as MOSS use: reordering statements changes only the 4-grams at the seams) is at least
-:data:`THRESHOLD`. Measured on momentum and Adam answers: independently written correct answers
-in different styles (``for key in params`` with ``np.zeros_like``, ``params.items()`` with
-``dict.get``, ``setdefault`` with in-place ``*=``) score 0.18 to 0.51 against each other; a copy
-with renamed variables and new comments scores 1.0, with one added temporary 0.90, with two
-pairs of lines swapped 0.99. :data:`THRESHOLD` = 0.75 lies in that gap. Answers that are the
-blank template or the model solution itself, or shorter than :data:`MIN_NODES` syntax-tree
-nodes (two-line answers: the model SGD has 25, ``grad_ellipse`` 13), are left out: those are
-what independent students write alike. The submissions are only read, never run.
+:data:`THRESHOLD`. Measured on the answers in ``tests/test_similarity.py``: correct Momentum
+and Adam answers written independently in different styles (``for key in params`` with
+``np.zeros_like``, ``params.items()`` with ``dict.get``, ``setdefault`` with in-place ``*=``)
+score 0.18 to 0.51 against each other and against the model answer; a copy with renamed
+variables and new comments scores 1.0, one with an added temporary 0.90, one with two
+statements swapped 1.0 (the seams' 4-grams happen to match). :data:`THRESHOLD` = 0.75 lies in
+that gap. Answers that are the blank template or the model solution itself, or shorter than
+:data:`MIN_NODES` syntax-tree nodes, are left out: those are what independent students write
+alike. The model answers of one or two lines have 11 (``max_stable_lr``) to 39
+(``adagrad_effective_lr``) nodes; the shortest model answer compared,
+``uncorrected_first_step``, has 62. The submissions are only read, never run.
 """
 
 from __future__ import annotations
@@ -218,11 +221,7 @@ class Pair:
     first: str
     second: str
     similarity: float
-
-    @property
-    def identical(self) -> bool:
-        """True when the canonical forms are equal (only names or formatting differ)."""
-        return self.similarity == 1.0
+    identical: bool  # equal canonical forms: only names, comments or layout differ
 
 
 @dataclass
@@ -311,7 +310,8 @@ def similar_pairs(answers: Sequence[Answer], threshold: float = THRESHOLD) -> li
         group.sort(key=lambda a: a.student)
         for a, b in itertools.combinations(group, 2):
             if a.student != b.student and (r := similarity(a.form, b.form)) >= threshold:
-                pairs.append(Pair(sheet, item, a.student, b.student, r))
+                pairs.append(Pair(sheet, item, a.student, b.student, r,
+                                  a.form.dump == b.form.dump))
     return sorted(pairs, key=lambda p: (-p.similarity, p.worksheet, p.item, p.first, p.second))
 
 

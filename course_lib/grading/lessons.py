@@ -112,37 +112,40 @@ ITEM_SECTIONS: dict[str, Section] = {
     "train_losses": _s(NB01, "5. Stochastic and minibatch gradients"),
 }
 
-# A mistake explained somewhere other than its item's section (any item, by mistake name).
-MISTAKE_SECTIONS: dict[str, Section] = {
-    "updated a copy instead of the parameter in place": NOTATION,
-    "one state buffer shared by all parameters": NOTATION,
-    "t counted once per parameter": NOTATION,
-    "velocity in the textbook form (v = momentum * v - lr * g)": TEXTBOOK_FORMS,
-    "(1 - momentum) used where it does not belong": TEXTBOOK_FORMS,
-    "learning rate applied twice": TEXTBOOK_FORMS,
-    "AdaGrad without accumulation": _s(NB04, "4. The price: the step only shrinks"),
-    "eps inside the sqrt": EPS,
-    "eps missing from the denominator": EPS,
-    "eps added before correcting v (the 'epsilon hat' form)": EPS,
-    "forgot (1 - decay_rate)": FORGETTING,
-    "decay_rate where (1 - decay_rate) belongs": FORGETTING,
-    "the old s is never forgotten": FORGETTING,
-    "bias correction in RMSProp": BIAS,
-    "forgot (1 - beta1) in m": _s(NB06, "1. Two moving averages"),
-    "forgot (1 - beta2) in v": _s(NB06, "1. Two moving averages"),
-    "beta1 and beta2 exchanged": _s(NB06, "1. Two moving averages"),
-    "bias correction with t before incrementing": BIAS,
-    "corrected m but not v": FIRST_STEP,
-    "corrected v but not m": FIRST_STEP,
-    "no bias correction": FIRST_STEP,
-    "the two bias corrections swapped": BIAS,
-    "this is the bias-corrected step": FIRST_STEP,
+# A mistake explained somewhere other than its item's section: (item, mistake name), where
+# item "*" is any item. Students are not sent ahead to a lecture they may not have reached.
+MISTAKE_SECTIONS: dict[tuple[str, str], Section] = {
+    ("*", "updated a copy instead of the parameter in place"): NOTATION,
+    ("*", "one state buffer shared by all parameters"): NOTATION,
+    ("*", "t counted once per parameter"): NOTATION,
+    ("*", "velocity in the textbook form (v = momentum * v - lr * g)"): TEXTBOOK_FORMS,
+    ("*", "(1 - momentum) used where it does not belong"): TEXTBOOK_FORMS,
+    ("*", "learning rate applied twice"): TEXTBOOK_FORMS,
+    ("*", "AdaGrad without accumulation"): _s(NB04, "4. The price: the step only shrinks"),
+    ("adam", "eps inside the sqrt"): EPS,
+    ("uncorrected_first_step", "eps inside the sqrt"): EPS,
+    ("adam", "eps missing from the denominator"): EPS,
+    ("*", "eps added before correcting v (the 'epsilon hat' form)"): EPS,
+    ("*", "forgot (1 - decay_rate)"): FORGETTING,
+    ("*", "decay_rate where (1 - decay_rate) belongs"): FORGETTING,
+    ("*", "the old s is never forgotten"): FORGETTING,
+    ("*", "bias correction in RMSProp"): BIAS,
+    ("*", "forgot (1 - beta1) in m"): _s(NB06, "1. Two moving averages"),
+    ("*", "forgot (1 - beta2) in v"): _s(NB06, "1. Two moving averages"),
+    ("*", "beta1 and beta2 exchanged"): _s(NB06, "1. Two moving averages"),
+    ("*", "bias correction with t before incrementing"): BIAS,
+    ("*", "corrected m but not v"): FIRST_STEP,
+    ("*", "corrected v but not m"): FIRST_STEP,
+    ("*", "no bias correction"): FIRST_STEP,
+    ("*", "the two bias corrections swapped"): BIAS,
+    ("*", "this is the bias-corrected step"): FIRST_STEP,
 }
 
 
 def section(item: str, mistake: str = "") -> Section | None:
     """The lecture section to read again for ``item`` (and ``mistake``), if one is known."""
-    return MISTAKE_SECTIONS.get(mistake) or ITEM_SECTIONS.get(item)
+    return (MISTAKE_SECTIONS.get((item, mistake)) or MISTAKE_SECTIONS.get(("*", mistake))
+            or ITEM_SECTIONS.get(item))
 
 
 def headings(notebook: Path) -> list[str]:

@@ -411,3 +411,32 @@ def test_the_per_student_pages_can_be_written_alone(tmp_path):
     assert set(written) == set(STUDENTS)
     assert sorted(p.name for p in (tmp_path / "pages").iterdir()) == sorted(
         p.name for p in written.values())
+
+
+@pytest.mark.slow
+def test_a_class_graded_for_real(tmp_path):
+    """course grade's own gradebook: the mistakes it names reach both pages."""
+    from course_lib.grading import grader, worksheets
+
+    folder = tmp_path / "subs"
+    cases = {c.name: c for c in corpus.mistake_cases()}
+    corpus.write(folder, "full", "ex05_adam", corpus.solution("ex05_adam"))
+    for name in ("adam_eps_inside", "adam_no_correction", "adam_hard_coded"):
+        corpus.write(folder, name, "ex05_adam", corpus.with_cell(
+            corpus.solution("ex05_adam"), "adam", cases[name].source))
+    sheet = next(s for s in worksheets.load_worksheets() if s.name == "ex05_adam")
+    grader.grade_folder(grader.Batch(folder, tmp_path / "grades.csv", [sheet], corpus.LIMITS,
+                                     seed=7))
+    out = tmp_path / "report"
+    assert class_report.main([str(tmp_path / "grades.csv"), "-o", str(out)]) == 0
+    rows = {(r[0], r[1]): r for r in table_with(parsed(out / "index.html"), "item")[1:]}
+    assert rows[("ex05_adam", "adam")][2:] == ["25% (1 of 4)", "\n".join([
+        "25% hard-coded a hyperparameter", "25% left out the bias correction",
+        "25% put eps inside the square root"])]
+    page = (out / "students" / "adam_eps_inside.html").read_text()
+    assert "<b>Diagnosis:</b> eps inside the sqrt. <b>Hint:</b> add eps after the square root" \
+        in page
+    assert "wrong at step 1 in run 1 of 3 (one parameter: W;" in page  # the failing input
+    hard = (out / "students" / "adam_hard_coded.html").read_text()
+    assert "<b>Diagnosis:</b> a hyperparameter hard-coded.</p>" in hard  # its hint: in the text
+    assert "this run passed" in hard

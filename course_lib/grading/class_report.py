@@ -227,9 +227,10 @@ def items_section(stats: Sequence[ItemStats]) -> str:
     lines = ["<h2>Items</h2>", share_chart(stats), "<table>",
              "<tr><th>worksheet</th><th>item</th><th>right</th><th>most common mistakes</th></tr>"]
     for s in stats:
-        named = "<br>".join(f"{percent(n, s.students)} {esc(lessons.phrase(m))}"
-                            for m, n in sorted(s.mistakes.items(),
-                                               key=lambda kv: (-kv[1], kv[0]))[:TOP_MISTAKES])
+        common = sorted(((n, lessons.phrase(m)) for m, n in s.mistakes.items()),
+                        key=lambda entry: (-entry[0], entry[1]))  # ties: as the reader sees them
+        named = "<br>".join(f"{percent(n, s.students)} {esc(words)}"
+                            for n, words in common[:TOP_MISTAKES])
         lines.append(f"<tr><td>{esc(s.worksheet)}</td><td>{esc(s.item)}</td>"
                      f"<td class=\"num\">{percent(s.correct, s.students)} "
                      f"({s.correct} of {s.students})</td><td>{named}</td></tr>")

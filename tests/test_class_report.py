@@ -440,3 +440,16 @@ def test_a_class_graded_for_real(tmp_path):
     hard = (out / "students" / "adam_hard_coded.html").read_text()
     assert "<b>Diagnosis:</b> a hyperparameter hard-coded.</p>" in hard  # its hint: in the text
     assert "this run passed" in hard
+
+
+def test_errors_name_the_first_line_of_a_multi_line_record(tmp_path, capsys):
+    old = ",".join(report.OLD_FIELDS)
+    path = write_lines(tmp_path / "old.csv", [
+        old, 'ann,ex05_adam,adam,0,4,wrong,"Adam: wrong', '  on two lines"',
+        "bob,ex05_adam,adam,x,4,wrong,short"])
+    assert class_report.main([str(path), "-o", str(tmp_path / "out")]) == 2
+    assert "old.csv, line 4: points 'x' is not a number" in capsys.readouterr().err
+    path.write_bytes(b"\xff\xfe" + HEADER.encode())
+    assert class_report.main([str(path), "-o", str(tmp_path / "out")]) == 2
+    assert "not UTF-8 text" in capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path)) == ["old.csv"]

@@ -72,12 +72,24 @@ def _number(text: str, what: str, where: str) -> float:
     return value
 
 
+def check_record(record: Sequence[str], width: int, where: str) -> None:
+    """One gradebook line: its number of fields, its points, its names."""
+    if len(record) != width:
+        raise ReportError(f"{where}: {len(record)} fields, expected {width}")
+    points, most = _number(record[3], "points", where), _number(record[4], "max_points", where)
+    if points > most:
+        raise ReportError(f"{where}: points {record[3]} exceed max_points {record[4]}")
+    if not record[0] or not record[1] or not record[2]:
+        raise ReportError(f"{where}: student, worksheet and item must not be empty")
+
+
 def check_gradebook(path: Path) -> None:
     """Raise :class:`ReportError` naming the line when ``path`` is not a readable gradebook."""
     if not path.exists():
         raise ReportError(f"gradebook {path} does not exist")
     if not path.is_file():
         raise ReportError(f"gradebook {path} is not a file")
+    count = 0
     try:
         with open(path, encoding="utf-8", newline="") as fh:
             reader = csv.reader(fh, strict=True)
@@ -85,17 +97,9 @@ def check_gradebook(path: Path) -> None:
             if header not in (report.FIELDS, report.OLD_FIELDS):
                 raise ReportError(f"{path}, line 1: the columns are {list(header)}, expected "
                                   f"{list(report.FIELDS)}")
-            count, start = 0, reader.line_num + 1
+            start = reader.line_num + 1  # a record's first line (feedback may span lines)
             for record in reader:
-                where = f"{path}, line {start}"
-                if len(record) != len(header):
-                    raise ReportError(f"{where}: {len(record)} fields, expected {len(header)}")
-                points = _number(record[3], "points", where)
-                most = _number(record[4], "max_points", where)
-                if points > most:
-                    raise ReportError(f"{where}: points {record[3]} exceed max_points {record[4]}")
-                if not record[0] or not record[1] or not record[2]:
-                    raise ReportError(f"{where}: student, worksheet and item must not be empty")
+                check_record(record, len(header), f"{path}, line {start}")
                 count, start = count + 1, reader.line_num + 1
     except csv.Error as exc:
         raise ReportError(f"{path}, line {reader.line_num}: not valid CSV ({exc})") from None

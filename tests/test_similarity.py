@@ -235,8 +235,22 @@ def test_a_class_lists_the_copies_and_nothing_else(klass):
     # Too short: ann's, bob's and cat's one-line momentum_gain. hal's file is unreadable and
     # ivy is a link: neither is read.
     assert scan.skipped["too short"] == 3
+    assert scan.skipped["unreadable notebooks or links"] == 1  # hal's
+    assert scan.skipped["student folders that are links"] == 1  # ivy
     assert scan.compared == 4 + 3  # ann, bob, cat, dan's momentum; ann, cat, dan's adam
     assert not any("ivy" in (p.first, p.second) for p in scan.pairs)
+
+
+def test_a_student_edition_compares_against_the_exercises(klass, tmp_path):
+    """Without solutions/ the exercises are the blank; there is no model answer to skip."""
+    for path in corpus.EXERCISES.glob("*.ipynb"):
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+    (tmp_path / worksheets.POINTS_FILE).write_bytes(
+        (worksheets.SOLUTIONS / worksheets.POINTS_FILE).read_bytes())
+    scan = similarity.scan_class(klass, tmp_path)
+    found = {(p.item, p.first, p.second) for p in scan.pairs}
+    assert ("momentum", "ann", "bob") in found and ("adam", "ann", "cat") in found
+    assert ("momentum", "eve", "fay") in found  # both hand in the model Momentum
 
 
 def test_a_missing_folder_is_an_error(tmp_path):

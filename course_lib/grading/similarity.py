@@ -40,6 +40,7 @@ from pathlib import Path
 from course_lib.grading import assembly, snapshot
 from course_lib.grading.policy import MAX_SOURCE
 from course_lib.grading.worksheets import (
+    BEGIN,
     Worksheet,
     course_meta,
     load_worksheets,
@@ -244,7 +245,9 @@ class Reference:
 def references(sheet: Worksheet, solutions: Path) -> dict[str, Reference]:
     """item -> its :class:`Reference`, from the worksheet's solution (or exercise) notebook."""
     solution = read_notebook(solutions / f"{sheet.name}.ipynb")
-    blank = make_exercise(solution, sheet.name)
+    # A student edition grades from the exercises themselves: then they are the blank.
+    has_regions = any(BEGIN in source_of(c) for c in solution["cells"])
+    blank = make_exercise(solution, sheet.name) if has_regions else solution
     found: dict[str, Reference] = {}
     for sol_cell, cell in zip(solution["cells"], blank["cells"], strict=True):
         meta = course_meta(cell)
@@ -270,33 +273,47 @@ def read_cells(path: Path) -> list[dict] | None:
         return None
 
 
+def student_answers(sheet: Worksheet, template: assembly.Template,
+                    refs: dict[str, Reference], student: str, folder: Path,
+                    scan: Scan) -> list[Answer]:
+    """One student's comparable answers to one worksheet; the others are counted in ``scan``."""
+    path, _ = snapshot.find_notebook(folder, sheet.name)
+    cells = None if path is None else read_cells(path)
+    if cells is None:
+        if path is not None:
+            scan.skipped["unreadable notebooks or links"] += 1
+        return []
+    built = assembly.assemble(sheet, template, cells)
+    sources, found = dict(built.cells), []
+    for item, label in built.answers.items():
+        ref = refs.get(item, Reference(((),), frozenset()))
+        form = canonical_source(sources[label], ref.paths)
+        reason = ("does not parse" if form is None else
+                  "blank or equal to the model solution" if form.dump in ref.ignore
+                  else "too short" if form.nodes < MIN_NODES else "")
+        if reason:
+            scan.skipped[reason] += 1
+        else:
+            found.append(Answer(student, sheet.name, item, form))
+    return found
+
+
 def class_answers(submissions: Path, sheets: Sequence[Worksheet], solutions: Path,
                   scan: Scan) -> list[Answer]:
     """Every comparable answer in a class folder; what is left out is counted in ``scan``."""
+    students = []
+    for student in snapshot.students_in(submissions):
+        if (submissions / student).is_symlink() or not (submissions / student).is_dir():
+            scan.skipped["student folders that are links"] += 1  # never followed
+        else:
+            students.append(student)
     answers = []
     for sheet in sheets:
         template = assembly.load_template(sheet, solutions)
         refs = references(sheet, solutions)
-        for student in snapshot.students_in(submissions):
-            folder = submissions / student
-            if folder.is_symlink() or not folder.is_dir():
-                continue
-            path, _ = snapshot.find_notebook(folder, sheet.name)
-            cells = None if path is None else read_cells(path)
-            if cells is None:
-                continue
-            built = assembly.assemble(sheet, template, cells)
-            sources = dict(built.cells)
-            for item, label in built.answers.items():
-                ref = refs.get(item, Reference(((),), frozenset()))
-                form = canonical_source(sources[label], ref.paths)
-                reason = ("does not parse" if form is None else
-                          "blank or equal to the model solution" if form.dump in ref.ignore
-                          else "too short" if form.nodes < MIN_NODES else "")
-                if reason:
-                    scan.skipped[reason] += 1
-                else:
-                    answers.append(Answer(student, sheet.name, item, form))
+        for student in students:
+            answers += student_answers(sheet, template, refs, student, submissions / student,
+                                       scan)
     return answers
 
 

@@ -368,8 +368,10 @@ def served(site):
 
 
 def open_page(browser, url: str, outside: list[str]):
-    """A new page at `url`; any request that would leave 127.0.0.1 is refused and recorded."""
+    """A new page at `url`. A request that would leave 127.0.0.1 is refused and recorded in
+    `outside`, and so is an uncaught JavaScript error (prefixed "error:")."""
     page = browser.new_page(viewport={"width": 1300, "height": 1000})
+    page.on("pageerror", lambda error: outside.append(f"error: {error}"))
 
     def guard(route):
         if urlsplit(route.request.url).hostname == "127.0.0.1" or route.request.url.startswith(
@@ -440,7 +442,7 @@ def test_pages_render_offline_with_math_images_and_links(served):
                 page.close()
         finally:
             browser.close()
-    assert not outside, f"the pages asked the network for {sorted(set(outside))[:10]}"
+    assert not outside, f"network requests or script errors: {sorted(set(outside))[:10]}"
 
 
 def race_frames() -> int:
@@ -473,7 +475,7 @@ def test_the_race_animation_plays_on_the_page(served):
             assert slider.evaluate("s => Number(s.value)") == race_frames() - 1
         finally:
             browser.close()
-    assert not outside, f"the page asked the network for {sorted(set(outside))[:10]}"
+    assert not outside, f"network requests or script errors: {sorted(set(outside))[:10]}"
 
 
 @pytest.mark.slow
@@ -491,4 +493,4 @@ def test_the_search_finds_bias_correction_in_the_adam_lecture(served):
             assert any("notebooks/06_adam.html" in h for h in found), found
         finally:
             browser.close()
-    assert not outside, f"the page asked the network for {sorted(set(outside))[:10]}"
+    assert not outside, f"network requests or script errors: {sorted(set(outside))[:10]}"

@@ -3,7 +3,8 @@
 - a "Run this notebook" box on every notebook page: Binder, or `make lab` on your computer;
 - each ipywidgets panel (it needs a live kernel) becomes the figure stored with the notebook,
   its readout and a note saying where it is live;
-- links into solutions/ become plain text: the website publishes the worksheets, not answers.
+- links into solutions/ become plain text: the website publishes the worksheets, not answers;
+- each script is listed once per page.
 """
 
 from __future__ import annotations
@@ -188,7 +189,25 @@ def on_doctree_read(app: Sphinx, doctree: nodes.document) -> None:
         add_run_box(app, doctree, source)
 
 
+def unique_scripts(app: Sphinx, pagename: str, templatename: str, context: dict,
+                   doctree: nodes.document | None) -> None:
+    """List each script once: sphinx-thebe registers its settings twice, and the second
+    `const` declaration is a JavaScript error on every page."""
+    seen, unique = set(), []
+    scripts = context.get("script_files", [])
+    for script in scripts:
+        # the same file (None and "" both mean an inline script) and attributes, whatever the
+        # priority it was registered with
+        key = (getattr(script, "filename", script) or "",
+               repr(sorted(getattr(script, "attributes", {}).items())))
+        if key not in seen:
+            seen.add(key)
+            unique.append(script)
+    scripts[:] = unique
+
+
 def setup(app: Sphinx) -> dict:
     """Register the page transforms (before Sphinx collects images and downloads)."""
     app.connect("doctree-read", on_doctree_read, priority=100)
+    app.connect("html-page-context", unique_scripts, priority=900)  # after every other
     return {"parallel_read_safe": True, "parallel_write_safe": True}

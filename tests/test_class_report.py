@@ -453,3 +453,15 @@ def test_errors_name_the_first_line_of_a_multi_line_record(tmp_path, capsys):
     assert class_report.main([str(path), "-o", str(tmp_path / "out")]) == 2
     assert "not UTF-8 text" in capsys.readouterr().err
     assert sorted(os.listdir(tmp_path)) == ["old.csv"]
+
+
+def test_a_long_list_of_similar_pairs_is_cut(tmp_path):
+    from course_lib.grading import similarity
+
+    many = class_report.MAX_PAIRS + 5
+    scan = similarity.Scan([similarity.Pair("ex05_adam", "adam", f"a{i}", f"b{i}", 0.8, False)
+                            for i in range(many)], compared=2 * many)
+    page = Tables()
+    page.feed(class_report.similarity_section(scan, {}))
+    assert len(page.tables[0]) == 1 + class_report.MAX_PAIRS
+    assert "... and 5 more pairs" in class_report.similarity_section(scan, {})

@@ -43,6 +43,7 @@ from course_lib.grading.report import Row, points_text
 from course_lib.grading.worksheets import WorksheetError, default_solutions
 
 TOP_MISTAKES = 3  # named mistakes listed per item
+MAX_PAIRS = 200  # similar pairs listed (the most alike first)
 STUDENTS = "students"  # the sub-folder of the per-student reports
 
 # Why a student needs attention, by status (a status not listed, other than correct, wrong
@@ -264,19 +265,21 @@ def similarity_section(scan: similarity.Scan, links: dict[str, str]) -> str:
     lines = ["<h2>Similar answers</h2>",
              f"<p>Pairs of students whose answers to one item are the same after renaming "
              f"variables and dropping comments and docstrings, or alike to a similarity of at "
-             f"least {similarity.THRESHOLD:g}. They are for you to look at: independent "
-             f"students do write alike code, and nothing here changes a grade. "
-             f"{scan.compared} answers compared; left out: {esc(left_out or 'none')}.</p>"]
+             f"least {similarity.THRESHOLD:g} (1 is identical). They are for you to look at: "
+             f"independent students do write alike code, and nothing here changes a grade. "
+             f"{scan.compared} answers compared; not compared: {esc(left_out or 'none')}.</p>"]
     if not scan.pairs:
         return "\n".join(lines + ["<p>No similar pairs.</p>"])
     lines += ["<table>", "<tr><th>worksheet</th><th>item</th><th>students</th>"
                          "<th>similarity</th></tr>"]
-    for p in scan.pairs:
+    for p in scan.pairs[:MAX_PAIRS]:
         alike = "identical up to names and formatting" if p.identical else f"{p.similarity:.2f}"
         lines.append(f"<tr><td>{esc(p.worksheet)}</td><td>{esc(p.item)}</td><td>"
                      f"{_student_link(p.first, links)} and {_student_link(p.second, links)}"
                      f"</td><td>{alike}</td></tr>")
     lines.append("</table>")
+    if len(scan.pairs) > MAX_PAIRS:
+        lines.append(f"<p>... and {len(scan.pairs) - MAX_PAIRS} more pairs, less alike.</p>")
     return "\n".join(lines)
 
 

@@ -60,15 +60,13 @@ def run_box(app: Sphinx, source: str) -> nodes.Element:
     """The "Run this notebook" box: Binder, or locally with `make lab`."""
     box = nodes.admonition(classes=["tip", "course-run"])
     box += nodes.title("", "Run this notebook")
-    box += nodes.paragraph("", "", nodes.Text("This page shows the outputs stored in "),
-                           nodes.literal("", source), nodes.Text(". Run it yourself "),
+    box += nodes.paragraph("", "", nodes.Text("This page is "), nodes.literal("", source),
+                           nodes.Text(" with its stored outputs. Run it "),
                            link("on Binder", binder_url(app, source)),
-                           nodes.Text(" (in your browser, nothing to install), or on your "
-                                      "computer: in the course folder type "),
-                           nodes.literal("", "make lab"),
-                           nodes.Text(" (it installs the course into .venv and opens JupyterLab),"
-                                      " then open "), nodes.literal("", source),
-                           nodes.Text(". More in "), page_link("/book/running"), nodes.Text("."))
+                           nodes.Text(" (in your browser, nothing to install) or on your computer:"
+                                      " type "), nodes.literal("", "make lab"),
+                           nodes.Text(" in the course folder, then open it there. More in "),
+                           page_link("/book/running"), nodes.Text("."))
     return box
 
 

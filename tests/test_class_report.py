@@ -53,6 +53,8 @@ def design() -> list[Row]:
                 feedback = STEAL
             rows.append(Row(student, sheet, item, points if status == "correct" else 0.0,
                             points, status, feedback, mistake))
+    rows += [Row("s1", "ex05_adam", html_report.NOTEBOOK_ITEM, 0.0, 0.0, "note", text)
+             for text in ("regraded: the notebook changed.", "a second note.")]
     return rows
 
 
@@ -181,9 +183,9 @@ def test_a_student_page_explains_each_wrong_answer(built):
     assert "m̂ = m / (1 − β<sub>1</sub><sup>t</sup>)" in s6  # the rule, as HTML math
     assert "06_adam.html#where-eps-goes-and-the-epsilon-hat-form" in s6
     assert "$" not in s6 and "\\frac" not in s6  # no TeX left for a renderer that is absent
-    s1 = parsed(built / "students" / "s1.html")
-    assert "Diagnosis" not in (built / "students" / "s1.html").read_text()  # all correct
-    points = [r[1] for t in s1.tables for r in t[1:]]
+    s2 = parsed(built / "students" / "s2.html")
+    assert "Diagnosis" not in (built / "students" / "s2.html").read_text()  # all correct
+    points = [r[1] for t in s2.tables for r in t[1:]]
     assert points == ["3 / 3", "1 / 1", "4 / 4", "1 / 1"]
 
 
@@ -233,6 +235,8 @@ def test_the_mistake_tables_name_real_mistakes():
 
 def test_every_link_of_every_page_resolves(built):
     for page in [built / "index.html", *sorted((built / "students").iterdir())]:
+        ids = re.findall(r' id="([^"]*)"', page.read_text())
+        assert len(ids) == len(set(ids)), page.name  # s1 has two notes about one notebook
         for href in parsed(page).hrefs:
             target, _, fragment = href.partition("#")
             if not target:  # a link within the page

@@ -90,14 +90,15 @@ def mistake_of(row: Row) -> str:
     return getattr(row, "mistake", "") or ""
 
 
-def _anchor_id(row: Row) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]", "-", f"{row.worksheet}-{row.item}")
+def anchor_id(row: Row, n: int) -> str:
+    """The id of a row's block on its page (``n``: its place in the student's rows)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", f"{row.worksheet}-{row.item}-{n}")
 
 
-def item_detail(row: Row, lectures: lessons.Lectures) -> str:
+def item_detail(row: Row, lectures: lessons.Lectures, anchor: str) -> str:
     """The block explaining one answer that is not correct."""
     mistake = mistake_of(row)
-    parts = [f'<div class="item item-{status_class(row)}" id="{esc(_anchor_id(row))}">',
+    parts = [f'<div class="item item-{status_class(row)}" id="{esc(anchor)}">',
              f"<h3>{esc(row.item)}: <span class=\"{status_class(row)}\">{esc(row.status)}"
              f"</span></h3>"]
     if mistake:
@@ -120,13 +121,13 @@ def item_detail(row: Row, lectures: lessons.Lectures) -> str:
     return "\n".join(parts)
 
 
-def sheet_table(mine: Sequence[Row]) -> str:
-    """The table of one worksheet's items: points, status, mistake."""
+def sheet_table(mine: Sequence[tuple[int, Row]]) -> str:
+    """The table of one worksheet's (numbered) items: points, status, mistake."""
     lines = ["<table>", "<tr><th>item</th><th>points</th><th>status</th><th>diagnosis</th></tr>"]
-    for r in mine:
+    for n, r in mine:
         item = esc(r.item)
         if r.status != "correct":
-            item = f'<a href="#{esc(_anchor_id(r))}">{item}</a>'
+            item = f'<a href="#{esc(anchor_id(r, n))}">{item}</a>'
         lines.append(f"<tr><td>{item}</td><td class=\"num\">{points_text(r.points)} / "
                      f"{points_text(r.max_points)}</td><td class=\"{status_class(r)}\">"
                      f"{esc(r.status)}</td><td>{math_html(mistake_of(r))}</td></tr>")
@@ -142,13 +143,14 @@ def student_html(student: str, rows: Sequence[Row], worksheets: Sequence[str],
             f"<p>Total: <b>{points_text(total)} / {points_text(most)}</b> points.</p>"]
     order = list(worksheets) + sorted({r.worksheet for r in rows} - set(worksheets))
     for sheet in order:
-        mine = [r for r in rows if r.worksheet == sheet]
+        mine = [(n, r) for n, r in enumerate(rows) if r.worksheet == sheet]
         if not mine:
             continue
-        got, top = sum(r.points for r in mine), sum(r.max_points for r in mine)
+        got, top = sum(r.points for _, r in mine), sum(r.max_points for _, r in mine)
         body += [f"<h2>{esc(sheet)}: {points_text(got)} / {points_text(top)}</h2>",
                  sheet_table(mine)]
-        body += [item_detail(r, lectures) for r in mine if r.status != "correct"]
+        body += [item_detail(r, lectures, anchor_id(r, n)) for n, r in mine
+                 if r.status != "correct"]
     where = ("in JupyterLab (<code>make lab</code>)" if lectures.kind == "lab" else
              "on the course website (<code>make book</code>)")
     body.append(f'<p class="note">The links open the lectures {where}.</p>')

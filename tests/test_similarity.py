@@ -213,6 +213,8 @@ def klass(tmp_path_factory) -> Path:
     corpus.write(folder, "cat", "ex05_adam", filled("ex05_adam", {"adam": ADAM_SWAPPED_COPY}))
     corpus.write(folder, "dan", "ex05_adam", filled("ex05_adam", {"adam": ADAM_ITEMS}))
     (folder / "ivy").symlink_to(folder / "ann")  # a link to another folder is not followed
+    (folder / "jay").mkdir()  # nor is a link to another student's notebook
+    (folder / "jay" / f"{mom}.ipynb").symlink_to(folder / "ann" / f"{mom}.ipynb")
     return folder
 
 
@@ -236,10 +238,10 @@ def test_a_class_lists_the_copies_and_nothing_else(klass):
     # Too short: ann's, bob's and cat's one-line momentum_gain. hal's file is unreadable and
     # ivy is a link: neither is read.
     assert scan.skipped["too short"] == 3
-    assert scan.skipped["unreadable notebooks or links"] == 1  # hal's
+    assert scan.skipped["unreadable notebooks or links"] == 2  # hal's and jay's
     assert scan.skipped["student folders that are links"] == 1  # ivy
     assert scan.compared == 4 + 3  # ann, bob, cat, dan's momentum; ann, cat, dan's adam
-    assert not any("ivy" in (p.first, p.second) for p in scan.pairs)
+    assert not {"ivy", "jay"} & {s for p in scan.pairs for s in (p.first, p.second)}
 
 
 def test_a_student_edition_compares_against_the_exercises(klass, tmp_path):

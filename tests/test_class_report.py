@@ -29,13 +29,14 @@ from tests import corpus
 HOSTILE = '<script>alert("x")</script> & Co'
 STEAL = "Adam: wrong at step 1\n  parameter 'W': expected [0.1], got [<script>steal()</script>]"
 EPS = "eps inside the sqrt"
+IMG = "<img src=x onerror=alert(2)>"  # a mistake name from an edited gradebook
 STUDENTS = [HOSTILE] + [f"s{i}" for i in range(1, 10)]
 # (status, mistake) per student index; "ok" is correct.
 ADAM = ["ok"] * 6 + [("wrong", EPS)] * 3 + [("wrong", "no bias correction")]
 FIRST_STEP = ["ok"] * 9 + [("not implemented yet", "")]
 ADAGRAD = ["ok"] * 4 + [("timed out", ""), ("policy", ""), ("wrong", EPS), ("error", ""),
                         ("missing worksheet", ""), ("missing worksheet", "")]
-EFFECTIVE = ["ok"] * 4 + [("wrong", "forgot the square root"), "ok", "ok", ("wrong", ""),
+EFFECTIVE = ["ok"] * 4 + [("wrong", "forgot the square root"), "ok", "ok", ("wrong", IMG),
                           ("missing worksheet", ""), ("missing worksheet", "")]
 PLAN = [("ex03_adagrad", "adagrad", 3, ADAGRAD), ("ex03_adagrad", "adagrad_effective_lr", 1,
                                                     EFFECTIVE),
@@ -132,7 +133,7 @@ def test_shares_and_common_mistakes_are_counted_right(built):
     assert rows[("ex03_adagrad", "adagrad")][2:] == ["40% (4 of 10)",
                                                      "10% put eps inside the square root"]
     assert rows[("ex03_adagrad", "adagrad_effective_lr")][2:] == [
-        "60% (6 of 10)", "10% forgot the square root"]
+        "60% (6 of 10)", f"10% {IMG}\n10% forgot the square root"]
     assert list(rows) == [(s, i) for s, i, _, _ in PLAN]
 
 
@@ -167,7 +168,7 @@ def test_everything_a_student_wrote_is_escaped(built):
     assert len(pages) == 11
     for page in pages:
         text = page.read_text(encoding="utf-8")
-        assert "<script" not in text.lower(), page.name
+        assert "<script" not in text.lower() and "<img src=x" not in text, page.name
     index = (built / "index.html").read_text()
     assert html.escape(HOSTILE) in index
     mine = built / "students" / f"{report.safe_name(HOSTILE)}.html"

@@ -231,7 +231,8 @@ def fetched_from_outside(tag: str, attr: str, value: str, rel: str) -> bool:
     if value.startswith(("data:", "mailto:", "javascript:")):
         return False
     if tag == "link":
-        return rel in ("stylesheet", "preload", "modulepreload", "icon", "manifest")
+        return bool(set(rel.split()) & {"stylesheet", "preload", "modulepreload", "icon",
+                                         "manifest"})
     return (tag, attr) in FETCHED
 
 
@@ -256,11 +257,20 @@ def test_every_internal_link_and_file_resolves_and_nothing_is_fetched_from_outsi
 
 
 @pytest.mark.slow
-def test_styles_load_no_fonts_or_sheets_from_a_network(site):
+def test_styles_load_no_fonts_or_sheets_from_a_network_and_their_files_exist(site):
     remote = re.compile(r"""(url\(\s*['"]?|@import\s+['"])(https?:)?//""")
-    found = [css.relative_to(site).as_posix() for css in site.rglob("*.css")
-             if remote.search(css.read_text(encoding="utf-8", errors="replace"))]
+    local = re.compile(r"""url\(\s*['"]?(?!data:|https?:|//|#)([^'")?#]+)""")
+    found, missing, refs = [], [], 0
+    for css in site.rglob("*.css"):
+        text = css.read_text(encoding="utf-8", errors="replace")
+        if remote.search(text):
+            found.append(css.relative_to(site).as_posix())
+        refs += len(local.findall(text))
+        missing += [f"{css.relative_to(site)}: {ref}" for ref in local.findall(text)
+                    if not (css.parent / unquote(ref)).is_file()]
+    assert refs >= 3, f"only {refs} files referenced by the stylesheets (the icon fonts?)"
     assert not found, f"stylesheets that load from a network: {found}"
+    assert not missing, "stylesheets refer to missing files:\n" + "\n".join(missing[:20])
     assert (site / "_static" / "mathjax" / "tex-chtml.js").is_file(), "MathJax is not bundled"
     fonts = list((site / "_static").rglob("*.woff*"))
     assert len(fonts) >= 10, f"only {len(fonts)} bundled web fonts"
@@ -369,9 +379,12 @@ def served(site):
 
 def open_page(browser, url: str, outside: list[str]):
     """A new page at `url`. A request that would leave 127.0.0.1 is refused and recorded in
-    `outside`, and so is an uncaught JavaScript error (prefixed "error:")."""
+    `outside`, and so are an uncaught JavaScript error ("error: ...") and a file the site
+    lacks ("missing: ...")."""
     page = browser.new_page(viewport={"width": 1300, "height": 1000})
     page.on("pageerror", lambda error: outside.append(f"error: {error}"))
+    page.on("response", lambda answer: outside.append(f"missing: {answer.url}")
+            if answer.status >= 400 else None)
 
     def guard(route):
         if urlsplit(route.request.url).hostname == "127.0.0.1" or route.request.url.startswith(
@@ -384,6 +397,11 @@ def open_page(browser, url: str, outside: list[str]):
     page.route("**/*", guard)
     page.goto(url, wait_until="load", timeout=30_000)
     return page
+
+
+def assert_clean(seen: list[str]) -> None:
+    """No page asked for anything outside the site, lacked a file or threw an error."""
+    assert not seen, f"requests outside, missing files, script errors: {sorted(set(seen))[:10]}"
 
 
 def assert_math_typeset(page, name: str) -> None:
@@ -442,7 +460,7 @@ def test_pages_render_offline_with_math_images_and_links(served):
                 page.close()
         finally:
             browser.close()
-    assert not outside, f"network requests or script errors: {sorted(set(outside))[:10]}"
+    assert_clean(outside)
 
 
 def race_frames() -> int:
@@ -475,7 +493,7 @@ def test_the_race_animation_plays_on_the_page(served):
             assert slider.evaluate("s => Number(s.value)") == race_frames() - 1
         finally:
             browser.close()
-    assert not outside, f"network requests or script errors: {sorted(set(outside))[:10]}"
+    assert_clean(outside)
 
 
 @pytest.mark.slow
@@ -493,4 +511,4 @@ def test_the_search_finds_bias_correction_in_the_adam_lecture(served):
             assert any("notebooks/06_adam.html" in h for h in found), found
         finally:
             browser.close()
-    assert not outside, f"network requests or script errors: {sorted(set(outside))[:10]}"
+    assert_clean(outside)

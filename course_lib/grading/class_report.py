@@ -364,7 +364,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: the course's solutions/)")
     parser.add_argument("--lectures", choices=lessons.KINDS, default="book",
                         help="link the lectures on the course website (book, the default: "
-                             "`make book`) or in JupyterLab (lab: `make lab`)")
+                             "`make book`; the link opens the section) or in JupyterLab (lab: "
+                             "`make lab`; it opens the notebook at its top, the link's text "
+                             "names the section)")
     parser.add_argument("--lectures-url", default=None, metavar="URL",
                         help="the website's (or JupyterLab's /lab/tree/) address, for the links "
                              "(default: the website in _build/book, or "

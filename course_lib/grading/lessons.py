@@ -3,10 +3,11 @@
 A report links a wrong answer to the lecture section that explains it, on the course website
 (``make book``: ``notebooks/06_adam.html#where-eps-goes-and-the-epsilon-hat-form``, the id
 Sphinx gives the section) or in JupyterLab (``make lab``: the notebook's URL with the anchor
-JupyterLab gives the heading, its text with every space replaced by ``-``). Only headings
-without ``$...$`` math are linked: their anchors do not depend on how the math is typeset.
-``tests/test_class_report.py`` checks that every heading below exists in its notebook and that
-both anchors are the ones docutils and nbconvert derive from it.
+JupyterLab gives the heading, its text with every space replaced by ``-``; JupyterLab 4.6
+opens such a link at the top of the notebook, so the link's text names the section). Only
+headings without ``$...$`` math are linked: their anchors do not depend on how the math is
+typeset. ``tests/test_class_report.py`` checks that every heading below exists in its notebook
+and that both anchors are the ones docutils and nbconvert derive from it.
 
 :data:`PHRASES` words a mistake for the class report ("38% put eps inside the square root");
 a mistake without a phrase is shown by its name. :func:`hint` finds a mistake's hint in

@@ -418,6 +418,8 @@ def assert_math_typeset(page, name: str) -> None:
     typeset = page.locator("article .math mjx-container")
     assert math.count() > 0, f"{name}: no math on the page"
     assert typeset.count() == math.count(), f"{name}: {math.count() - typeset.count()} untypeset"
+    errors = page.locator("article mjx-merror")
+    assert errors.count() == 0, f"{name}: MathJax errors {errors.all_inner_texts()[:5]}"
     assert "$$" not in page.locator("article").inner_text(), f"{name}: raw $$ left"
 
 

@@ -165,8 +165,7 @@ def totals(rows: Sequence[Row]) -> dict[str, tuple[float, float]]:
 def attention(rows: Sequence[Row]) -> dict[str, dict[str, list[str]]]:
     """student -> category -> entries such as ``ex03_adagrad: all items (timed out)``."""
     items: dict[tuple[str, str], list[str]] = {}  # (student, worksheet) -> its items
-    flagged: dict[tuple[str, str, str, str], list[str]] = {}  # (student, category, sheet,
-    # status) -> items
+    flagged: dict[tuple[str, str, str, str], list[str]] = {}  # (student, why, sheet, status)
     for r in rows:
         items.setdefault((r.student, r.worksheet), []).append(r.item)
         if r.status not in FINE:

@@ -50,6 +50,8 @@ def design() -> list[Row]:
         for sheet, item, points, outcomes in PLAN:
             status, mistake = ("correct", "") if outcomes[i] == "ok" else outcomes[i]
             feedback = f"{item}: correct." if status == "correct" else f"{item}: {status}."
+            if status == "missing worksheet":  # as the grader says it: once per worksheet
+                feedback = f"{sheet}.ipynb was not submitted."
             if (student, item) == ("s6", "adam"):
                 feedback = STEAL
             rows.append(Row(student, sheet, item, points if status == "correct" else 0.0,
@@ -175,6 +177,15 @@ def test_everything_a_student_wrote_is_escaped(built):
     assert f"<title>Feedback for {html.escape(HOSTILE)}</title>" in mine.read_text()
     s6 = (built / "students" / "s6.html").read_text()
     assert f"<pre>{html.escape(STEAL)}</pre>" in s6
+
+
+def test_a_worksheet_not_handed_in_is_explained_once(built):
+    page = (built / "students" / "s8.html").read_text()
+    assert page.count("ex03_adagrad.ipynb was not submitted.") == 1
+    assert "every item: <span" in page
+    anchor = re.search(r'<div class="item item-other" id="([^"]+)">\n<h3>every item', page)
+    assert page.count(f'href="#{anchor.group(1)}"') == 2  # both items point at it
+    assert page.count("<b>Diagnosis:</b>") == 1  # adam's eps inside the sqrt, on its own
 
 
 def test_a_student_page_explains_each_wrong_answer(built):

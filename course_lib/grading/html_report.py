@@ -121,18 +121,40 @@ def item_detail(row: Row, lectures: lessons.Lectures, anchor: str) -> str:
     return "\n".join(parts)
 
 
-def sheet_table(mine: Sequence[tuple[int, Row]]) -> str:
-    """The table of one worksheet's (numbered) items: points, status, mistake."""
+def sheet_table(mine: Sequence[tuple[int, Row]], anchors: dict[int, str]) -> str:
+    """The table of one worksheet's (numbered) items: points, status, mistake, with links to
+    the blocks (``anchors``: row number -> id) that explain them."""
     lines = ["<table>", "<tr><th>item</th><th>points</th><th>status</th><th>diagnosis</th></tr>"]
     for n, r in mine:
         item = esc(r.item)
-        if r.status != "correct":
-            item = f'<a href="#{esc(anchor_id(r, n))}">{item}</a>'
+        if n in anchors:
+            item = f'<a href="#{esc(anchors[n])}">{item}</a>'
         lines.append(f"<tr><td>{item}</td><td class=\"num\">{points_text(r.points)} / "
                      f"{points_text(r.max_points)}</td><td class=\"{status_class(r)}\">"
                      f"{esc(r.status)}</td><td>{math_html(mistake_of(r))}</td></tr>")
     lines.append("</table>")
     return "\n".join(lines)
+
+
+def sheet_html(sheet: str, mine: Sequence[tuple[int, Row]], lectures: lessons.Lectures) -> str:
+    """One worksheet: its points, its table, and a block for each item that is not correct
+    (one block for all when they share their status and text: a worksheet not handed in)."""
+    got, top = sum(r.points for _, r in mine), sum(r.max_points for _, r in mine)
+    todo = [(n, r) for n, r in mine if r.status != "correct"]
+    same = len(todo) == len(mine) > 1 and len({(r.status, r.feedback, mistake_of(r))
+                                                for _, r in todo}) == 1
+    if same and todo[0][1].status != "wrong":
+        n, first = todo[0]
+        anchor = anchor_id(first, n)
+        anchors = {k: anchor for k, _ in todo}
+        blocks = [f'<div class="item item-other" id="{esc(anchor)}">',
+                  f"<h3>every item: <span class=\"other\">{esc(first.status)}</span></h3>",
+                  f"<pre>{esc(first.feedback)}</pre>", "</div>"]
+    else:
+        anchors = {n: anchor_id(r, n) for n, r in todo}
+        blocks = [item_detail(r, lectures, anchors[n]) for n, r in todo]
+    return "\n".join([f"<h2>{esc(sheet)}: {points_text(got)} / {points_text(top)}</h2>",
+                      sheet_table(mine, anchors), *blocks])
 
 
 def student_html(student: str, rows: Sequence[Row], worksheets: Sequence[str],
@@ -144,13 +166,8 @@ def student_html(student: str, rows: Sequence[Row], worksheets: Sequence[str],
     order = list(worksheets) + sorted({r.worksheet for r in rows} - set(worksheets))
     for sheet in order:
         mine = [(n, r) for n, r in enumerate(rows) if r.worksheet == sheet]
-        if not mine:
-            continue
-        got, top = sum(r.points for _, r in mine), sum(r.max_points for _, r in mine)
-        body += [f"<h2>{esc(sheet)}: {points_text(got)} / {points_text(top)}</h2>",
-                 sheet_table(mine)]
-        body += [item_detail(r, lectures, anchor_id(r, n)) for n, r in mine
-                 if r.status != "correct"]
+        if mine:
+            body.append(sheet_html(sheet, mine, lectures))
     where = ("in JupyterLab (<code>make lab</code>)" if lectures.kind == "lab" else
              "on the course website (<code>make book</code>)")
     body.append(f'<p class="note">The links open the lectures {where}.</p>')

@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from course_lib.flat import pack
+
 __all__ = ["Affine", "ReLU", "Sigmoid", "Tanh", "SoftmaxCrossEntropy", "MeanSquaredError",
            "MLP", "TwoLayerNet", "ACTIVATIONS", "LOSSES", "numerical_gradient",
            "gradient_check"]
@@ -36,19 +38,25 @@ class Affine:
 
     Backward: :math:`\partial L/\partial W = x^T\, dout`, :math:`\partial L/\partial b =
     \sum_{\text{rows}} dout`, :math:`\partial L/\partial x = dout\, W^T`.
-    ``W`` and ``b`` are the caller's arrays (not copies).
+    ``W`` and ``b`` are the caller's arrays (not copies). Given ``dW`` and ``db`` arrays (a
+    network's gradient buffer), backward writes the gradients into them instead of into new
+    arrays each step.
     """
 
-    def __init__(self, W: np.ndarray, b: np.ndarray) -> None:
+    def __init__(self, W: np.ndarray, b: np.ndarray, dW: np.ndarray | None = None,
+                 db: np.ndarray | None = None) -> None:
         self.W, self.b = W, b
         self.x: np.ndarray | None = None
+        self.grad_out = dW, db  # where backward writes dW and db (None: new arrays)
         self.dW: np.ndarray | None = None
         self.db: np.ndarray | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """x (batch, in) -> x W + b (batch, out)."""
         self.x = x
-        return x @ self.W + self.b
+        out = x @ self.W
+        out += self.b  # in place: one new array per layer, not two
+        return out
 
     def backward(self, dout: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
         """Store dW and db; return the gradient with respect to x (None if not ``need_dx``).
@@ -56,8 +64,8 @@ class Affine:
         The first layer's dx is the gradient for the input pixels, which training never uses:
         skipping it saves one of the layer's three matrix products.
         """
-        self.dW = self.x.T @ dout
-        self.db = dout.sum(axis=0)
+        self.dW = np.matmul(self.x.T, dout, out=self.grad_out[0])  # x^T dout
+        self.db = np.sum(dout, axis=0, out=self.grad_out[1])
         return dout @ self.W.T if need_dx else None
 
 
@@ -70,11 +78,13 @@ class ReLU:
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Elementwise max(0, x)."""
         self.mask = x > 0
-        return np.where(self.mask, x, 0)
+        # maximum and the product below are about 10x faster than np.where(mask, x, 0), whose
+        # per-element branch the CPU mispredicts on a random mask.
+        return np.maximum(x, 0)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        """dout where x > 0, else 0."""
-        return np.where(self.mask, dout, 0)
+        """dout where x > 0, else 0 (multiplying by the mask of True/False)."""
+        return dout * self.mask
 
 
 class Sigmoid:
@@ -182,11 +192,16 @@ class MLP:
     deviation. Biases start at 0. ``params`` has keys ``W1, b1, W2, b2, ...``.
     ``loss`` is ``"cross_entropy"`` (classification; ``predict`` gives scores) or ``"mse"``
     (regression; ``MLP([1, 1], loss="mse")`` is a linear model).
+
+    ``flat=True`` keeps all parameters in one buffer and all gradients in another
+    (:func:`course_lib.flat.pack`): the numbers are the same, but an optimizer then updates
+    every parameter in one pass, and backward writes the gradients into the same arrays every
+    step instead of new ones (copy a gradient to keep it past the next step).
     """
 
     def __init__(self, sizes: Sequence[int], activation: str = "relu", seed: int = 0,
                  dtype: Any = np.float64, weight_init: str | float = "auto",
-                 loss: str = "cross_entropy") -> None:
+                 loss: str = "cross_entropy", flat: bool = False) -> None:
         self.sizes = _checked_sizes(sizes)
         self.activation = _choice("activation", activation, ACTIVATIONS)
         self.loss_name = _choice("loss", loss, LOSSES)
@@ -205,11 +220,31 @@ class MLP:
             if i < len(self.sizes) - 1:
                 self.layers.append(ACTIVATIONS[self.activation]())
         self.last_layer = LOSSES[self.loss_name]()
+        if not isinstance(flat, (bool, np.bool_)):
+            raise TypeError(f"flat must be True or False, got {flat!r}")
+        self.flat = bool(flat)
+        if self.flat:
+            self._pack()
 
     def __repr__(self) -> str:
         sizes = "-".join(str(s) for s in self.sizes)
+        flat = ", flat=True" if self.flat else ""
         return (f"{type(self).__name__}({sizes}, activation={self.activation!r}, "
-                f"loss={self.loss_name!r}, dtype={self.dtype.name})")
+                f"loss={self.loss_name!r}, dtype={self.dtype.name}{flat})")
+
+    def _pack(self) -> None:
+        """Move the parameters into one buffer, and give backward one buffer for the gradients."""
+        self.params = pack(self.params)
+        grads = pack({k: np.zeros_like(p) for k, p in self.params.items()})
+        for i, layer in enumerate(self.affine_layers(), 1):
+            layer.W, layer.b = self.params[f"W{i}"], self.params[f"b{i}"]
+            layer.grad_out = grads[f"W{i}"], grads[f"b{i}"]
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """After copy.deepcopy or unpickling: a flat network's views became separate arrays."""
+        self.__dict__.update(state)
+        if self.__dict__.setdefault("flat", False):
+            self._pack()
 
     @property
     def n_classes(self) -> int:

@@ -45,6 +45,7 @@ class SGD(Optimizer):
     """
 
     name = "sgd"
+    elementwise = True  # so is every optimizer below: parameters in one buffer take one pass
 
     def __init__(self, lr: float = 0.01, weight_decay: float = 0.0) -> None:
         super().__init__(lr, weight_decay)

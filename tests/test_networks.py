@@ -263,22 +263,22 @@ def stored(case: str) -> dict[str, np.ndarray]:
     return {k[len(prefix):]: FIXTURE[k] for k in FIXTURE.files if k.startswith(prefix)}
 
 
-def course_net(case: dict, arrays: dict[str, np.ndarray]) -> MLP:
-    net = MLP(list(case["sizes"]), case["activation"], loss=case["loss"])
+def course_net(case: dict, arrays: dict[str, np.ndarray], flat: bool = False) -> MLP:
+    net = MLP(list(case["sizes"]), case["activation"], loss=case["loss"], flat=flat)
     net.load_params({k: arrays[k] for k in net.params})
     return net
 
 
 def assert_matches_torch(case: dict, arrays: dict[str, np.ndarray],
-                         expected: dict[str, np.ndarray]) -> None:
+                         expected: dict[str, np.ndarray], flat: bool = False) -> None:
     """One forward/backward, then SGD and Adam steps, all against torch's numbers."""
     x, t = arrays["x"], arrays["t"]
-    loss, grads = course_net(case, arrays).loss_and_gradient(x, t)
+    loss, grads = course_net(case, arrays, flat).loss_and_gradient(x, t)
     assert loss == pytest.approx(float(expected["loss"]), rel=1e-12)
     for key, g in grads.items():
         assert relative_error(g, expected[f"grad_{key}"]) < 1e-10, key
     for name, opt in (("sgd", SGD(lr=ref.SGD_LR)), ("adam", Adam(**ref.ADAM))):
-        net, losses = course_net(case, arrays), []
+        net, losses = course_net(case, arrays, flat), []
         for _ in range(ref.STEPS):
             loss, grads = net.loss_and_gradient(x, t)
             opt.update(net.params, grads)
@@ -288,15 +288,17 @@ def assert_matches_torch(case: dict, arrays: dict[str, np.ndarray],
             assert relative_error(p, expected[f"{name}_{key}"]) < 1e-10, (name, key)
 
 
+@pytest.mark.parametrize("flat", [False, True], ids=["plain", "flat"])
 @pytest.mark.parametrize("case_name", list(ref.CASES))
-def test_matches_stored_torch_fixture(case_name) -> None:
+def test_matches_stored_torch_fixture(case_name, flat) -> None:
     arrays = stored(case_name)
     assert arrays["x"].shape == (ref.BATCH, ref.CASES[case_name]["sizes"][0])
-    assert_matches_torch(ref.CASES[case_name], arrays, arrays)
+    assert_matches_torch(ref.CASES[case_name], arrays, arrays, flat)
 
 
+@pytest.mark.parametrize("flat", [False, True], ids=["plain", "flat"])
 @pytest.mark.parametrize("case_name", list(ref.CASES))
-def test_matches_live_torch(case_name) -> None:
+def test_matches_live_torch(case_name, flat) -> None:
     try:
         import torch  # noqa: F401
     except ImportError:
@@ -304,4 +306,4 @@ def test_matches_live_torch(case_name) -> None:
     case = ref.CASES[case_name]
     for seed in (1, 2):  # inputs the stored fixture never saw
         arrays = ref.make_inputs(case, seed)
-        assert_matches_torch(case, arrays, ref.torch_reference(case, arrays))
+        assert_matches_torch(case, arrays, ref.torch_reference(case, arrays), flat)

@@ -2,7 +2,8 @@
 
 1. one optimizer step on 1M and 10M float32 elements against torch.optim and the memory-bandwidth
    floor, with the bytes each step allocates (bench_steps.py);
-2. training the digits MLP against the same network in torch (bench_training.py);
+2. a training step of three MLPs against the same networks in torch, and against the
+   step's FLOP floor (bench_training.py);
 3. executing every lecture and solution notebook: wall time, peak RSS (bench_course.py);
 4. ``course grade`` on a generated class against nbclient (bench_course.py).
 
@@ -102,7 +103,8 @@ def report(res: Results) -> str:
     if res.steps:
         parts.append("## 1. One optimizer step\n\n" + bench_steps.section(res.steps))
     if res.training:
-        parts.append("## 2. Training the digits MLP\n\n" + bench_training.section(res.training))
+        parts.append("## 2. Training MLPs (digits and MNIST)\n\n"
+                     + bench_training.section(res.training))
     if res.notebooks is not None:
         parts.append("## 3. Executing the notebooks\n\n"
                      + bench_course.notebooks_section(res.notebooks))

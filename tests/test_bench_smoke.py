@@ -71,3 +71,56 @@ def test_a_step_allocates_far_less_than_a_parameter(report):
     assert size(one) == pytest.approx(4 * 100_000, rel=1e-3)  # float32
     assert size(peak) < size(one) / 10
     assert "| met |" in line
+
+
+@pytest.fixture(scope="module")
+def training_report(tmp_path_factory) -> str:
+    out = tmp_path_factory.mktemp("bench") / "training.md"
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "run.py"), "--quick",
+                           "--parts", "2", "--no-torch", "-o", str(out)],
+                          capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    return out.read_text()
+
+
+def table_rows(report: str, title: str) -> list[dict[str, str]]:
+    """The rows of the table under the heading that starts with ``title``."""
+    section = report.split(f"### {title}", 1)[1].split("###", 1)[0]
+    rows = [[c.strip() for c in line.strip("|").split("|")]
+            for line in section.splitlines() if line.startswith("| ")]
+    return [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
+
+
+NETWORKS = ["64-100-10", "64-[100x4]-10", "784-100-10"]
+
+
+def test_every_network_is_timed_at_both_thread_settings(training_report):
+    rows = table_rows(training_report, "Adam, batch 128")
+    assert [(r["network"], r["threads"]) for r in rows] == [
+        (n, t) for t in ("default", "1") for n in NETWORKS]
+    for row in rows:
+        assert float(row["course_lib"].replace(",", "")) > 0
+        assert float(row["course_lib plain"].replace(",", "")) > 0
+        assert row["torch default"] == "not installed (make reference)"
+
+
+def test_each_step_is_compared_with_its_flop_floor(training_report):
+    rows = table_rows(training_report, "The step against its FLOP floor")
+    assert [r["network"] for r in rows] == NETWORKS * 2
+    # 2 * 128 * (in * out) per product: 784-100-10 makes 3 products of layer 2, 2 of layer 1.
+    mflop = {r["network"]: float(r["matmul MFLOP per step"]) for r in rows}
+    assert mflop["784-100-10"] == pytest.approx(2 * 128 * (2 * 784 * 100 + 3 * 100 * 10) / 1e6,
+                                                abs=0.05)
+    for row in rows:
+        floor, step = float(row["floor (us)"].replace(",", "")), float(
+            row["course_lib (us)"].replace(",", ""))
+        # A step makes these products and more; the ratio column is step / floor.
+        assert 0 < floor < step
+        assert float(row["course_lib / floor"].rstrip("x")) == pytest.approx(step / floor,
+                                                                              rel=0.05)
+
+
+def test_training_targets_are_not_measured_without_torch(training_report):
+    lines = [s for s in training_report.splitlines() if s.startswith("| MLP ")]
+    assert [s.split(":")[0] for s in lines] == [f"| MLP {n}" for n in NETWORKS]
+    assert all("<= 0.7x torch" in s and "| not measured |" in s for s in lines)

@@ -53,20 +53,39 @@ def momentum(p, g, state, t, h):
 
 
 def adagrad(p, g, state, t, h):
-    """s = sum of g^2; p - lr g / (sqrt(s) + eps)."""
+    """s = s0 + sum of g^2; p - lr_t g / (sqrt(s) + eps), lr_t = lr / (1 + (t - 1) lr_decay).
+
+    torch's two options: s starts at ``initial_accumulator_value`` (s0) and ``lr_decay``
+    shrinks the learning rate of step t (both 0 by default).
+    """
     g = coupled(p, g, h)
-    s = state.get("s", 0.0) + g**2
+    s = state.get("s", h.get("initial_accumulator_value", 0.0)) + g**2
     state["s"] = s
-    return p - h["lr"] * g / (np.sqrt(s) + h["eps"])
+    lr_t = h["lr"] / (1 + (t - 1) * h.get("lr_decay", 0.0))
+    return p - lr_t * g / (np.sqrt(s) + h["eps"])
 
 
 def rmsprop(p, g, state, t, h):
-    """s = rate s + (1 - rate) g^2, no bias correction; p - lr g / (sqrt(s) + eps)."""
+    """s = rate s + (1 - rate) g^2, no bias correction; p - lr g / (sqrt(s) + eps).
+
+    torch's two options: ``centered`` takes the root of s - m^2, m the same average of g;
+    ``momentum`` > 0 steps along b = momentum b + g / denominator instead.
+    """
     g = coupled(p, g, h)
     rate = h["decay_rate"]
     s = rate * state.get("s", 0.0) + (1 - rate) * g**2
     state["s"] = s
-    return p - h["lr"] * g / (np.sqrt(s) + h["eps"])
+    if h.get("centered", False):
+        m = rate * state.get("m", 0.0) + (1 - rate) * g
+        state["m"] = m
+        denom = np.sqrt(s - m**2) + h["eps"]
+    else:
+        denom = np.sqrt(s) + h["eps"]
+    if h.get("momentum", 0.0) > 0:
+        b = h["momentum"] * state.get("b", 0.0) + g / denom
+        state["b"] = b
+        return p - h["lr"] * b
+    return p - h["lr"] * g / denom
 
 
 def adam(p, g, state, t, h, decoupled=False):

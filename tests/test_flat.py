@@ -16,7 +16,7 @@ import pytest
 from course_lib.flat import SpanCache, pack, span
 from course_lib.networks import MLP, ReLU
 from course_lib.optimizers import SGD, Adam, NAdam, make_optimizer
-from tests.reference_numpy import CONFIGS, config_id
+from tests.reference_numpy import CONFIGS, ReferenceOptimizer, config_id
 
 SIZES = [12, 9, 7, 4]
 RNG = np.random.default_rng(3)
@@ -59,6 +59,43 @@ def test_one_pass_gives_the_per_parameter_numbers(name, hyper, dtype):
     assert opt_flat._spans.spans is not None
     assert all(span([opt_flat.state[k][n] for k in flat.params]) is not None
                for n in opt_flat.buffers)
+
+
+@pytest.mark.parametrize(("name", "hyper"), CONFIGS, ids=[config_id(c) for c in CONFIGS])
+def test_one_pass_matches_the_plain_formulas(name, hyper):
+    # The oracle of tests/reference_numpy.py, with every option of CONFIGS (AdaGrad's lr_decay
+    # and initial_accumulator_value, RMSProp centered with momentum, RAdam, Adamax, Lion).
+    rng = np.random.default_rng(11)
+    shapes = {"W1": (6, 5), "b1": (5,), "W2": (5, 3), "b2": (3,)}
+    params = pack({k: rng.standard_normal(s) for k, s in shapes.items()})
+    expected = {k: p.copy() for k, p in params.items()}
+    opt, ref = make_optimizer(name, **hyper), ReferenceOptimizer(name, **hyper)
+    for k in range(8):
+        grads = pack({key: rng.standard_normal(s) * (0.1 if k % 2 else 1.0)
+                      for key, s in shapes.items()})
+        grads["b2"][0] = 0.0  # an exact zero: RMSProp's centered root, AdaGrad's first step
+        opt.update(params, grads)
+        expected = ref.update(expected, grads)
+        for key in shapes:
+            np.testing.assert_allclose(params[key], expected[key], rtol=1e-10, atol=1e-12,
+                                       err_msg=f"step {k + 1}, {key}")
+    assert opt._spans.spans is not None  # the one-pass path ran
+
+
+def test_the_oracle_knows_the_torch_options():
+    # Hand-computed single coordinates, so the oracle itself is checked independently.
+    p, g = np.array([1.0]), np.array([2.0])
+    ada = ReferenceOptimizer("adagrad", lr=0.1, lr_decay=1.0, initial_accumulator_value=5.0)
+    p1 = ada.update({"w": p}, {"w": g})["w"]  # s = 5 + 4 = 9, lr_1 = 0.1: 1 - 0.1 * 2/3
+    p2 = ada.update({"w": p1}, {"w": g})["w"]  # s = 13, lr_2 = 0.1 / 2
+    np.testing.assert_allclose([p1[0], p2[0]], [1 - 0.2 / 3, p1[0] - 0.05 * 2 / 13**0.5],
+                               rtol=1e-9)
+    rms = ReferenceOptimizer("rmsprop", lr=0.01, decay_rate=0.5, eps=0.0, momentum=0.9,
+                             centered=True)
+    p1 = rms.update({"w": p}, {"w": g})["w"]  # s = 2, m = 1: root 1, b = 2
+    p2 = rms.update({"w": p1}, {"w": g})["w"]  # s = 3, m = 1.5: root sqrt(0.75), b = 1.8 + ..
+    b2 = 0.9 * 2 + 2 / 0.75**0.5
+    np.testing.assert_allclose([p1[0], p2[0]], [0.98, 0.98 - 0.01 * b2], rtol=1e-12)
 
 
 def count_steps(monkeypatch, cls) -> list[int]:

@@ -20,10 +20,12 @@ from matplotlib.axes import Axes
 from course_lib.minimize import Trajectory
 from course_lib.problems import Problem, get_problem
 
-# One colour per optimizer, the same in every figure of the course.
+# One colour per optimizer, the same in every figure of the course. FullMatrixAdaGrad is black,
+# the colour its curves had before it had an entry here.
 COLORS = {"SGD": "tab:blue", "Momentum": "tab:orange", "AdaGrad": "tab:green",
           "RMSProp": "tab:red", "Adam": "tab:purple", "AdamW": "tab:brown",
-          "NAdam": "tab:pink", "Adadelta": "tab:olive"}
+          "NAdam": "tab:pink", "Adadelta": "tab:olive", "RAdam": "tab:cyan",
+          "Adamax": "tab:gray", "Lion": "navy", "FullMatrixAdaGrad": "black"}
 
 
 def plot_contour(ax: Axes, problem: str | Problem, levels: int = 25, n: int = 200) -> Axes:

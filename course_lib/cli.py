@@ -5,6 +5,8 @@
     course exercises [--check]                     # exercises/ from solutions/ (or find drift)
     course grade SUBMISSIONS -o grades.csv [--jobs N] [--force] [--timeout S] [--memory MB]
     course check NOTEBOOK                          # a student grades their own worksheet
+    course totals GRADEBOOK -o OUT.csv [--format wide|canvas|moodle] [--roster CSV]
+                  [--overrides CSV] [--late LATE.toml --submissions DIR]
 """
 
 from __future__ import annotations
@@ -83,6 +85,11 @@ def parser() -> argparse.ArgumentParser:
     ck.add_argument("--worksheet", default=None,
                     help="which worksheet it is (default: from the file name)")
     add_limits(ck)
+    from course_lib.grading import totals
+
+    totals.add_arguments(sub.add_parser(
+        "totals", help="points per student and worksheet (overrides, late penalties), as a "
+                       "spreadsheet or a Canvas or Moodle import"))
     return top
 
 
@@ -212,10 +219,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if total == most else 1
 
 
+def cmd_totals(args: argparse.Namespace) -> int:
+    """Write the totals of a gradebook (see :mod:`course_lib.grading.totals`)."""
+    from course_lib.grading import totals
+
+    return totals.run(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``course`` console command."""
     args = parser().parse_args(argv)
-    commands = {"exercises": cmd_exercises, "grade": cmd_grade, "check": cmd_check}
+    commands = {"exercises": cmd_exercises, "grade": cmd_grade, "check": cmd_check,
+                "totals": cmd_totals}
     try:
         return commands[args.command](args)
     except (worksheets.WorksheetError, NotADirectoryError, FileNotFoundError, ValueError,

@@ -23,7 +23,7 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 from typing import TextIO
@@ -131,9 +131,18 @@ def safe_name(student: str) -> str:
     return name
 
 
-def feedback_markdown(student: str, rows: Sequence[Row], worksheets: Sequence[str]) -> str:
-    """One student's report: totals, then each worksheet's items with status and feedback."""
-    total = sum(r.points for r in rows)
+Deduction = tuple[float, str]  # points taken off a worksheet, and why (late work)
+
+
+def feedback_markdown(student: str, rows: Sequence[Row], worksheets: Sequence[str],
+                      deductions: Mapping[str, Deduction] | None = None) -> str:
+    """One student's report: totals, then each worksheet's items with status and feedback.
+
+    ``deductions`` (worksheet -> points, reason) are taken off the worksheet and the total,
+    and the reason is shown under the worksheet's heading.
+    """
+    deductions = deductions or {}
+    total = sum(r.points for r in rows) - sum(d for d, _ in deductions.values())
     out = [f"# Feedback for {student}", "",
            f"Total: **{points_text(total)} / {points_text(sum(r.max_points for r in rows))}** "
            f"points.", ""]
@@ -141,9 +150,12 @@ def feedback_markdown(student: str, rows: Sequence[Row], worksheets: Sequence[st
         mine = [r for r in rows if r.worksheet == sheet]
         if not mine:
             continue
-        got, most = sum(r.points for r in mine), sum(r.max_points for r in mine)
-        out += [f"## {sheet}: {points_text(got)} / {points_text(most)}", "",
-                "| item | points | status |", "|---|---|---|"]
+        taken, why = deductions.get(sheet, (0.0, ""))
+        got, most = sum(r.points for r in mine) - taken, sum(r.max_points for r in mine)
+        out += [f"## {sheet}: {points_text(got)} / {points_text(most)}", ""]
+        if why:
+            out += [f"{why}", ""]
+        out += ["| item | points | status |", "|---|---|---|"]
         out += [f"| {r.item} | {points_text(r.points)} / {points_text(r.max_points)} | "
                 f"{r.status} |" for r in mine]
         out.append("")
@@ -153,15 +165,19 @@ def feedback_markdown(student: str, rows: Sequence[Row], worksheets: Sequence[st
     return "\n".join(out)
 
 
-def write_reports(folder: Path, rows: Sequence[Row], worksheets: Sequence[str]) -> list[Path]:
-    """A Markdown report per student in ``folder``; returns the files written."""
+def write_reports(folder: Path, rows: Sequence[Row], worksheets: Sequence[str],
+                  deductions: Mapping[str, Mapping[str, Deduction]] | None = None) -> list[Path]:
+    """A Markdown report per student in ``folder``; returns the files written.
+
+    ``deductions``: student -> worksheet -> (points, reason), see :func:`feedback_markdown`.
+    """
     written: list[Path] = []
     for student in sorted({r.student for r in rows}):
         path = folder / f"{safe_name(student)}.md"
         if path in written:  # only a made-up hash collision gets here
             path = folder / f"{safe_name(student)}-{len(written)}.md"
         atomic_write(path, feedback_markdown(student, [r for r in rows if r.student == student],
-                                             worksheets))
+                                             worksheets, (deductions or {}).get(student)))
         written.append(path)
     return written
 

@@ -368,3 +368,26 @@ def test_bad_input_is_an_error_and_writes_nothing(graded, tmp_path, capsys, case
 def test_output_may_not_overwrite_an_input(graded, capsys):
     assert totals(graded, graded.gradebook) == 2
     assert "is one of the inputs" in capsys.readouterr().err
+
+
+def test_every_bad_override_row_is_listed_at_once(graded, tmp_path, capsys):
+    path = tmp_path / "o.csv"
+    path.write_text(OVERRIDE_HEADER + "zed,ex01_gradient_descent,sgd,1,\n"
+                    "s01,ex01_gradient_descent,sgd,9,\ns01,ex01_gradient_descent,sgd,1,\n")
+    assert totals(graded, tmp_path / "t.csv", "--overrides", str(path)) == 2
+    err = capsys.readouterr().err
+    assert "line 2: unknown student 'zed'" in err and "line 3: points 9 is outside" in err
+    assert "line 4: " not in err  # line 3 was refused, so line 4 is the first valid override
+    assert not (tmp_path / "t.csv").exists()
+
+
+def test_a_gradebook_from_before_the_mistake_column_gives_the_same_totals(graded, tmp_path):
+    old = tmp_path / "old.csv"
+    with open(graded.gradebook, newline="", encoding="utf-8") as src, \
+            open(old, "w", newline="", encoding="utf-8") as dst:
+        out = csv.writer(dst, lineterminator="\n")
+        for row in csv.reader(src):
+            out.writerow(row[:-1])
+    assert cli.main(["totals", str(old), "-o", str(tmp_path / "a.csv")]) == 0
+    assert totals(graded, tmp_path / "b.csv") == 0
+    assert read(tmp_path / "a.csv") == read(tmp_path / "b.csv")

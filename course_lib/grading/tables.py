@@ -21,7 +21,8 @@ def fail(path: Path, problems: Sequence[str]) -> None:
     shown = list(problems[:MAX_PROBLEMS])
     if len(problems) > MAX_PROBLEMS:
         shown.append(f"... and {len(problems) - MAX_PROBLEMS} more")
-    raise InputError(f"{path}: " + ("\n  ".join(["", *shown]) if len(shown) > 1 else shown[0]))
+    raise InputError(f"{path}:" + ("\n  ".join(["", *shown]) if len(shown) > 1 else
+                                   " " + shown[0]))
 
 
 def read_rows(path: Path, required: Sequence[str]) -> tuple[list[str], list[tuple[int, dict]]]:

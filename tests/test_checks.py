@@ -157,6 +157,8 @@ def test_shared_counter_is_told_from_the_right_rule_and_the_other_mistakes(seed)
             assert named(later, first_t=t0 + 1) is mistakes.SHARED_COUNTER
             assert named(later, first_t=1) is None  # self.t says the count started afresh
             for m in mistakes.MISTAKES["adam"]:  # no listed mistake claims it first
+                if t0 == 1 and m.flaw in mistakes.COUNTS_RIGHT:
+                    continue  # the same numbers; self.t tells them apart (test below)
                 other = mistakes.simulate("adam", r.hyper, r.params, r.grads, m.flaw)
                 assert other is None or not all(checks.same(x[k], y[k]) for x, y in zip(
                     other, later, strict=True) for k in x), (t0, m.flaw)

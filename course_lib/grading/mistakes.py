@@ -12,7 +12,8 @@ parameter instead of once per update. :func:`shared_counter` finds an Adam whose
 module or class level and so carries on from earlier optimizers. :func:`hard_coded_defaults`
 finds answers that ignore a hyperparameter they were given, and :data:`STATE_MISTAKES` those
 whose parameters are right but whose buffers hold something other than what the worksheet
-asks for.
+asks for (a multiple of the velocity, a step count one ahead). :data:`FLOAT32_STATE` is state
+kept in float32, which :func:`is_float32` sees in the numbers themselves.
 
 The derivation questions' wrong answers are :data:`FUNCTION_MISTAKES`; the capstone's training
 loop is :func:`train_loop`, whose ``flaw=None`` is the reference loop.
@@ -24,6 +25,7 @@ import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -59,6 +61,8 @@ def momentum(p, g, state, t, h, flaw=None, nesterov=False):
     old_v = state.get("v", 0.0)
     if flaw == "damped":
         v = mu * old_v + (1 - mu) * g
+    elif flaw == "no_friction":  # the old velocity kept whole: momentum = 1
+        v = old_v + g
     elif flaw == "lr_twice":
         v = mu * old_v + lr * g
     else:
@@ -66,7 +70,8 @@ def momentum(p, g, state, t, h, flaw=None, nesterov=False):
     state["v"] = v
     step = old_v if flaw == "stale" else v
     if nesterov and flaw != "no_lookahead":
-        step = g + (v if flaw == "lookahead_without_momentum" else mu * v)
+        step = {"lookahead_without_momentum": g + v,
+                "lookahead_sign": g - mu * v}.get(flaw, g + mu * v)
     return p + lr * step if flaw == "sign" else p - lr * step
 
 
@@ -100,6 +105,8 @@ def adagrad(p, g, state, t, h, flaw=None, decay=None):
         s = s / (1 - decay**t)
     if flaw == "eps_inside":
         denom = np.sqrt(s + eps)
+    elif flaw == "eps_twice":
+        denom = np.sqrt(s + eps) + eps
     elif flaw == "no_sqrt":
         denom = s + eps
     elif flaw == "no_eps":
@@ -119,16 +126,14 @@ def adam(p, g, state, t, h, flaw=None):
     lr, b1, b2, eps = h["lr"], h["beta1"], h["beta2"], h["eps"]
     if flaw == "betas_exchanged":
         b1, b2 = b2, b1
-    m, v = state.get("m", 0.0), state.get("v", 0.0)
-    m = {"forgot_one_minus_beta1": b1 * m + g,
-         "beta1_swapped": (1 - b1) * m + b1 * g}.get(flaw, b1 * m + (1 - b1) * g)
-    v = {"forgot_one_minus_beta2": b2 * v + g**2,
-         "beta2_swapped": (1 - b2) * v + b2 * g**2,
-         "squared_weighted": b2 * v + ((1 - b2) * g) ** 2,
-         "v_from_m": b2 * v + (1 - b2) * m**2}.get(flaw, b2 * v + (1 - b2) * g**2)
+    old_m, old_v = state.get("m", 0.0), state.get("v", 0.0)
+    m, v = _adam_moments(old_m, old_v, g, b1, b2, flaw)
     state["m"], state["v"] = m, v
-    if flaw == "t_before_increment":
-        t -= 1
+    if flaw in ("stale", "stale_m"):  # the step reads a buffer before it is updated
+        m = old_m
+    if flaw in ("stale", "stale_v"):
+        v = old_v
+    t += {"t_before_increment": -1, "t_plus_one": 1}.get(flaw, 0)
     c1 = 1.0 if flaw in ("no_correction", "corrected_v_only") else 1 - b1**t
     c2 = 1.0 if flaw in ("no_correction", "corrected_m_only") else 1 - b2**t
     if flaw == "corrections_swapped":
@@ -139,6 +144,10 @@ def adam(p, g, state, t, h, flaw=None):
             state["m"], state["v"] = m_hat, v_hat
         if flaw == "eps_inside":
             step = lr * m_hat / np.sqrt(v_hat + eps)
+        elif flaw == "eps_twice":
+            step = lr * m_hat / (np.sqrt(v_hat + eps) + eps)
+        elif flaw == "sqrt_m":  # NaN wherever m_hat < 0, as in the student's code
+            step = lr * np.sqrt(m_hat) / (np.sqrt(v_hat) + eps)
         elif flaw == "eps_hat":  # eps added to sqrt(v) before the correction (seed 002's form)
             step = lr * math.sqrt(c2) / c1 * m / (np.sqrt(v) + eps)
         elif flaw == "no_eps":
@@ -148,6 +157,20 @@ def adam(p, g, state, t, h, flaw=None):
         else:
             step = lr * m_hat / (np.sqrt(v_hat) + eps)
     return p + step if flaw == "sign" else p - step
+
+
+def _adam_moments(m, v, g, b1, b2, flaw):
+    """Adam's new m and v (the same array when ``flaw`` is "aliased": one buffer, two rules)."""
+    if flaw == "aliased":  # m = v = ...: the v rule continues from the m rule's result
+        one = b2 * (b1 * m + (1 - b1) * g) + (1 - b2) * g**2
+        return one, one
+    m_new = {"forgot_one_minus_beta1": b1 * m + g,
+             "beta1_swapped": (1 - b1) * m + b1 * g}.get(flaw, b1 * m + (1 - b1) * g)
+    v_new = {"forgot_one_minus_beta2": b2 * v + g**2,
+             "beta2_swapped": (1 - b2) * v + b2 * g**2,
+             "squared_weighted": b2 * v + ((1 - b2) * g) ** 2,
+             "v_from_m": b2 * v + (1 - b2) * m_new**2}.get(flaw, b2 * v + (1 - b2) * g**2)
+    return m_new, v_new
 
 
 RULES: dict[str, Rule] = {"sgd": sgd, "momentum": momentum, "nesterov": nesterov,
@@ -177,6 +200,11 @@ SQUARED_WEIGHTED = Mistake("squared_weighted", "squared the weighted gradient",
                            "(Adam: (1 - beta2) * g**2); the factor itself is not squared")
 NOT_SQUARED = Mistake("not_squared", "s collected g instead of g**2",
                       "s holds SQUARED gradients: add g**2 (g * g), which is never negative")
+NO_FRICTION = Mistake("no_friction", "the velocity never slows down (no friction)",
+                      "look at the velocity rule: the old v must shrink by the factor momentum "
+                      "before g is added, or it keeps every gradient forever")
+EPS_TWICE = Mistake("eps_twice", "eps both inside and outside the sqrt",
+                    "eps goes into the denominator once, after the square root")
 HARD_CODED = "a hyperparameter hard-coded"  # the name of hard_coded_defaults()'s diagnosis
 
 MISTAKES: dict[str, tuple[Mistake, ...]] = {
@@ -187,20 +215,25 @@ MISTAKES: dict[str, tuple[Mistake, ...]] = {
         Mistake("damped", "(1 - momentum) used where it does not belong",
                 "this course's velocity adds the whole gradient: it is a sum, not an average"),
         Mistake("lr_twice", "learning rate applied twice",
-                "lr belongs in the parameter step only, not in the velocity")),
+                "lr belongs in the parameter step only, not in the velocity"),
+        NO_FRICTION),
     "nesterov": (
         SIGN, COPY, SHARED, RESET,
         Mistake("no_lookahead", "no look-ahead (this is plain Momentum)",
                 "update v first, then step along the gradient plus momentum times the NEW v"),
         Mistake("lookahead_without_momentum", "forgot momentum in the look-ahead",
-                "the look-ahead adds momentum times v to the gradient, not v itself")),
+                "the look-ahead adds momentum times v to the gradient, not v itself"),
+        Mistake("lookahead_sign", "look-ahead with the wrong sign",
+                "the look-ahead ADDS momentum times the new v to the gradient: both push "
+                "the same way"),
+        NO_FRICTION),
     "adagrad": (  # no RESET: for AdaGrad it is the same as no_accumulation
         SIGN, COPY, SHARED, STALE, NO_EPS,
         Mistake("no_accumulation", "AdaGrad without accumulation",
                 "s must keep the SUM of all squared gradients so far, not only the last one"),
         Mistake("eps_inside", "eps inside the sqrt", "add eps after taking the square root"),
         Mistake("no_sqrt", "forgot the square root", "divide by the root of s"),
-        NOT_SQUARED),
+        NOT_SQUARED, EPS_TWICE),
     "rmsprop": (
         SIGN, COPY, SHARED, RESET, STALE, NO_EPS, SQUARED_WEIGHTED,
         Mistake("forgot_one_minus", "forgot (1 - decay_rate)",
@@ -213,7 +246,8 @@ MISTAKES: dict[str, tuple[Mistake, ...]] = {
         NOT_SQUARED,
         Mistake("bias_corrected", "bias correction in RMSProp",
                 "RMSProp divides by the root of s itself; dividing s by (1 - decay_rate**t) "
-                "belongs to Adam")),
+                "belongs to Adam"),
+        EPS_TWICE),
     "adam": (
         SIGN, COPY, SHARED, RESET, T_PER_PARAMETER, NO_EPS, SQUARED_WEIGHTED,
         Mistake("forgot_one_minus_beta1", "forgot (1 - beta1) in m",
@@ -248,18 +282,53 @@ MISTAKES: dict[str, tuple[Mistake, ...]] = {
                 "v is the moving average of the squared GRADIENT: (1 - beta2) * g**2, "
                 "whatever m is"),
         Mistake("corrections_swapped", "the two bias corrections swapped",
-                "m, the average with beta1, is divided by (1 - beta1**t); v by (1 - beta2**t)")),
+                "m, the average with beta1, is divided by (1 - beta1**t); v by (1 - beta2**t)"),
+        STALE,
+        Mistake("stale_m", "the step used m from the previous update",
+                "update m first, then correct and use its NEW value (v is already right)"),
+        Mistake("stale_v", "the step used v from the previous update",
+                "update v first, then correct and use its NEW value (m is already right)"),
+        Mistake("sqrt_m", "square root of m_hat in the numerator",
+                "only v_hat, the average of SQUARED gradients, is rooted; m_hat enters the "
+                "step as it is (the root of a negative m_hat is NaN)"),
+        Mistake("aliased", "m and v are one array",
+                "m and v need an array each: made by one assignment (m = v = ...), both "
+                "names update the same buffer in place"),
+        EPS_TWICE,
+        Mistake("t_plus_one", "bias correction with t + 1",
+                "self.t already counts this update (1 at the first one): the correction "
+                "is 1 - beta**t with that t")),
 }
 
-# Answers whose parameters are right but whose buffer is a multiple of the worksheet's:
-# (mistake, buffer, the factor as a function of the hyperparameters).
+# Answers whose parameters are right but whose buffer holds something else: (mistake, buffer,
+# what the buffer then holds, from the hyperparameters and the worksheet's value).
 TEXTBOOK = Mistake("textbook", "velocity in the textbook form (v = momentum * v - lr * g)",
                    "this worksheet's v adds the gradient itself, v = momentum * v + g, and "
                    "the parameter step is p -= lr * v")
-STATE_MISTAKES: dict[str, tuple[tuple[Mistake, str, Callable[[Mapping], float]], ...]] = {
-    "momentum": ((TEXTBOOK, "v", lambda h: -h["lr"]),),
-    "nesterov": ((TEXTBOOK, "v", lambda h: -h["lr"]),),
+T_LATE = Mistake("t_late", "self.t is one ahead of the updates made",
+                 "self.t counts the updates made so far (1 after the first): start it at 0 "
+                 "and increase it at the start of update(), before the bias correction")
+StateRule = Callable[[Mapping[str, float], Any], Any]
+STATE_MISTAKES: dict[str, tuple[tuple[Mistake, str, StateRule], ...]] = {
+    "momentum": ((TEXTBOOK, "v", lambda h, v: -h["lr"] * v),),
+    "nesterov": ((TEXTBOOK, "v", lambda h, v: -h["lr"] * v),),
+    "adam": ((T_LATE, "t", lambda h, t: t + 1),),
 }
+
+# State kept in float32: the answer is right to float32's precision only. checks.py finds it by
+# the numbers themselves (each one exactly a float32), since a record holds float64 arrays.
+FLOAT32_STATE = Mistake("float32_state", "float32 state",
+                        "your state is float32: every update rounds it to about 7 significant "
+                        "digits, so it drifts from the float64 reference; create the buffers "
+                        "in float64, like the parameters")
+
+
+def is_float32(a: Any) -> bool:
+    """True when every number in ``a`` is finite and exactly representable as a float32."""
+    a = np.asarray(a, dtype=float)
+    with np.errstate(over="ignore"):
+        return bool(a.size) and bool(np.all(np.isfinite(a))) and bool(
+            np.array_equal(a.astype(np.float32).astype(float), a))
 
 
 def simulate(item: str, hyper: Mapping[str, float], params0: Mapping[str, np.ndarray],
@@ -354,6 +423,10 @@ def shared_counter(item: str, hyper: Mapping[str, float], params0: Mapping[str, 
     return None
 
 
+# Flaws whose numbers equal a counter carried over from one earlier update (shared_counter
+# with t0 = 1); only the answer's own self.t, right for these, tells them apart.
+COUNTS_RIGHT = frozenset({"t_plus_one"})
+
 FORMULA_FLAWS: dict[str, frozenset[str]] = {
     item: frozenset(m.flaw for m in ms) - {"copy", "shared", "reset", "t_per_parameter"}
     for item, ms in MISTAKES.items()
@@ -370,17 +443,19 @@ class Variant:
     fn: Callable[..., np.ndarray]
 
 
-def _ema(curve, weight, correct, power=None, carry=False):
+def _ema(curve, weight, correct, power=None, carry=False, shift=0):
     """A moving average of ``curve`` (bias-corrected with ``power``, or not at all).
 
-    ``carry``: the corrected value replaces the average for the next step.
+    ``carry``: the corrected value replaces the average for the next step. ``shift`` moves the
+    correction's exponent away from i + 1 (-1 divides the first value by zero: inf).
     """
     out, avg = [], 0.0
-    for i, v in enumerate(np.asarray(curve, float)):
-        avg = weight * avg + (1 - weight) * v
-        out.append(avg / (1 - (weight if power is None else power) ** (i + 1)) if correct
-                   else avg)
-        avg = out[-1] if carry else avg
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for i, v in enumerate(np.asarray(curve, float)):
+            avg = weight * avg + (1 - weight) * v
+            base = weight if power is None else power
+            out.append(avg / (1 - base ** (i + 1 + shift)) if correct else avg)
+            avg = out[-1] if carry else avg
     return np.array(out)
 
 
@@ -389,20 +464,28 @@ def _arr(x):
 
 
 ONE_STEP = "check t = 1: after one step s is (1 - decay_rate) * g**2"
+FIRST_AVERAGE = ("check i = 0: the first average is (1 - weight) * curve[0], so its correction "
+                 "divides by (1 - weight)")
 FUNCTION_MISTAKES: dict[str, tuple[Variant, ...]] = {
     "grad_ellipse": (
         Variant("forgot the factor 2 from y^2", "the derivative of y^2 is 2y",
                 lambda x, y: np.array([_arr(x) / 10, _arr(y)])),
         Variant("differentiated x^2/20 as x/20",
                 "the derivative of x^2 is 2x, so x^2/20 gives x/10",
-                lambda x, y: np.array([_arr(x) / 20, 2 * _arr(y)]))),
+                lambda x, y: np.array([_arr(x) / 20, 2 * _arr(y)])),
+        Variant("the two components swapped",
+                "the first component is df/dx (it comes from x^2/20), the second df/dy",
+                lambda x, y: np.array([2 * _arr(y), _arr(x) / 10]))),
     "max_stable_lr": (
         Variant("1 / lambda_max instead of 2 / lambda_max",
                 "gradient descent is stable up to TWICE the step that is exact along one "
                 "direction", lambda eig: 1.0 / np.max(eig)),
         Variant("used the smallest eigenvalue",
                 "the steepest direction (largest eigenvalue) is the first to diverge",
-                lambda eig: 2.0 / np.min(eig))),
+                lambda eig: 2.0 / np.min(eig)),
+        Variant("2 / norm instead of 2 / lambda_max",
+                "one direction decides: the largest eigenvalue alone, not the length of the "
+                "vector of all of them", lambda eig: 2.0 / np.linalg.norm(eig))),
     "momentum_gain": (
         Variant("momentum / (1 - momentum): the current gradient is missing",
                 "the velocity sums g + momentum g + momentum^2 g + ...",
@@ -419,7 +502,10 @@ FUNCTION_MISTAKES: dict[str, tuple[Variant, ...]] = {
                 "square each gradient first, then sum down the rows",
                 lambda lr, g, eps: lr / (np.abs(np.sum(_arr(g), axis=0)) + eps)),
         Variant("eps missing from the denominator", "add eps after taking the root",
-                lambda lr, g, eps: lr / np.sqrt(np.sum(_arr(g) ** 2, axis=0)))),
+                lambda lr, g, eps: lr / np.sqrt(np.sum(_arr(g) ** 2, axis=0))),
+        Variant("summed over every coordinate (no axis)",
+                "each coordinate has its own s: sum the squares down the rows only, one sum "
+                "per column", lambda lr, g, eps: lr / (np.sqrt(np.sum(_arr(g) ** 2)) + eps))),
     "rmsprop_s_after": (
         Variant("forgot that s starts at 0", "s starts at zero and only slowly climbs to g^2",
                 lambda g, rho, t: _arr(g) ** 2),
@@ -429,7 +515,11 @@ FUNCTION_MISTAKES: dict[str, tuple[Variant, ...]] = {
         Variant("the exponent is one too large", ONE_STEP,
                 lambda g, rho, t: (1.0 - rho ** (t + 1)) * _arr(g) ** 2),
         Variant("the exponent is one too small", ONE_STEP,
-                lambda g, rho, t: (1.0 - rho ** (t - 1)) * _arr(g) ** 2)),
+                lambda g, rho, t: (1.0 - rho ** (t - 1)) * _arr(g) ** 2),
+        Variant("s grows linearly in t",
+                "every step also multiplies the old s by decay_rate, so s levels off at g**2 "
+                "instead of growing by the same amount each step",
+                lambda g, rho, t: t * (1.0 - rho) * _arr(g) ** 2)),
     "uncorrected_first_step": (
         Variant("this is the bias-corrected step",
                 "without correction m = (1 - beta1) g and v = (1 - beta2) g^2",
@@ -447,7 +537,11 @@ FUNCTION_MISTAKES: dict[str, tuple[Variant, ...]] = {
                 lambda c, w: _ema(c, 1.0 - w, correct=True, power=w)),
         Variant("the corrected average was carried on", "keep the plain average a for the "
                 "next step; the corrected value is only this step's output",
-                lambda c, w: _ema(c, w, correct=True, carry=True))),
+                lambda c, w: _ema(c, w, correct=True, carry=True)),
+        Variant("the exponent is one too small", FIRST_AVERAGE,
+                lambda c, w: _ema(c, w, correct=True, shift=-1)),
+        Variant("the exponent is one too large", FIRST_AVERAGE,
+                lambda c, w: _ema(c, w, correct=True, shift=1))),
 }
 
 

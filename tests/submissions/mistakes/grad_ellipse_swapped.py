@@ -1,0 +1,5 @@
+# item: grad_ellipse
+# mistake: the two components swapped
+
+def grad_ellipse(x, y):
+    return 2 * y, x / 10

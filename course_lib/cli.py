@@ -90,6 +90,11 @@ def parser() -> argparse.ArgumentParser:
     totals.add_arguments(sub.add_parser(
         "totals", help="points per student and worksheet (overrides, late penalties), as a "
                        "spreadsheet or a Canvas or Moodle import"))
+    from course_lib.grading import class_report
+
+    class_report.add_arguments(sub.add_parser(
+        "report", help="the class report (right-answer shares, common mistakes, totals, "
+                       "students to look at, similar answers) and an HTML page per student"))
     return top
 
 
@@ -226,11 +231,18 @@ def cmd_totals(args: argparse.Namespace) -> int:
     return totals.run(args)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the class report (see :mod:`course_lib.grading.class_report`)."""
+    from course_lib.grading import class_report
+
+    return class_report.run(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``course`` console command."""
     args = parser().parse_args(argv)
     commands = {"exercises": cmd_exercises, "grade": cmd_grade, "check": cmd_check,
-                "totals": cmd_totals}
+                "totals": cmd_totals, "report": cmd_report}
     try:
         return commands[args.command](args)
     except (worksheets.WorksheetError, NotADirectoryError, FileNotFoundError, ValueError,

@@ -1,15 +1,32 @@
 """Shared test configuration."""
 
+import os
+
+import pytest
+
 # Grading fixtures are data, never tests: notebooks anywhere under tests/ must not be executed
 # by nbval, and the student answers in submissions/ (endless loops, memory hogs, os._exit) must
 # not be imported by --doctest-modules.
 collect_ignore_glob = ["*.ipynb", "submissions/*"]
 
+
+@pytest.fixture(autouse=True, scope="session")
+def gradebook_key(tmp_path_factory):
+    """The gradebook MAC key in a temporary file: the tests never write one into ~."""
+    key = tmp_path_factory.mktemp("state") / "gradebook.key"
+    old = os.environ.get("COURSE_GRADEBOOK_KEY")
+    os.environ["COURSE_GRADEBOOK_KEY"] = str(key)
+    yield key
+    if old is None:
+        os.environ.pop("COURSE_GRADEBOOK_KEY", None)
+    else:
+        os.environ["COURSE_GRADEBOOK_KEY"] = old
+
 # Tests that start servers, browsers, other tools or grading subprocesses: `make test` runs
 # them, `make test-fast` (-m "not slow") leaves them out to stay under 30 s.
 SLOW_MODULES = {"test_browser", "test_nbgrader", "test_lab_config", "test_student_edition",
                 "test_student_work", "test_grading", "test_integrity", "test_bench_smoke",
-                "test_widgets"}
+                "test_widgets", "test_totals"}
 SLOW_TESTS = {"test_solutions_grade_at_full_marks",
               "test_exercises_grade_zero_with_not_implemented_and_no_traceback",
               "test_the_step_axis_holds_the_run_and_only_jumps_at_round_ends"}
@@ -17,8 +34,6 @@ SLOW_TESTS = {"test_solutions_grade_at_full_marks",
 
 def pytest_collection_modifyitems(config, items):
     """Mark the slow tests (see SLOW_MODULES, SLOW_TESTS) with ``slow``."""
-    import pytest
-
     for item in items:
         module = getattr(item, "module", None)
         name = module.__name__.rsplit(".", 1)[-1] if module else ""

@@ -21,6 +21,7 @@ from urllib.parse import unquote
 import nbformat
 import pytest
 
+from course_lib import cli
 from course_lib.grading import class_report, html_report, lessons, mistakes, report
 from course_lib.grading.items import ITEMS
 from course_lib.grading.report import Row
@@ -243,6 +244,22 @@ def test_the_mistake_tables_name_real_mistakes():
                if item != "*")
     assert set(lessons.ITEM_SECTIONS) == set(ITEMS)  # every graded item has its section
     assert lessons.phrase("a name nobody knows") == "a name nobody knows"
+    assert known <= set(lessons.PHRASES), sorted(known - set(lessons.PHRASES))  # all worded
+
+
+def test_float32_state_has_its_hint_on_every_optimizer_with_state():
+    f32 = mistakes.FLOAT32_STATE
+    for item in ("momentum", "nesterov", "adagrad", "rmsprop", "adam"):
+        assert lessons.hint(item, f32.name) == f32.hint, item
+    assert lessons.hint("sgd", f32.name) == ""  # SGD keeps no state to round
+
+
+def test_course_report_is_a_subcommand_of_course(gradebook, tmp_path):
+    out = tmp_path / "via_cli"
+    assert cli.main(["report", str(gradebook), "-o", str(out)]) == 0
+    assert (out / "index.html").is_file() and any((out / "students").iterdir())
+    assert cli.main(["report", str(tmp_path / "no_such.csv"), "-o", str(tmp_path / "x")]) == 2
+    assert not (tmp_path / "x").exists()
 
 
 def test_every_link_of_every_page_resolves(built):

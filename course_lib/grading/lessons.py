@@ -140,6 +140,10 @@ MISTAKE_SECTIONS: dict[tuple[str, str], Section] = {
     ("*", "no bias correction"): FIRST_STEP,
     ("*", "the two bias corrections swapped"): BIAS,
     ("*", "this is the bias-corrected step"): FIRST_STEP,
+    ("adam", "eps both inside and outside the sqrt"): EPS,
+    ("*", "bias correction with t + 1"): BIAS,
+    ("*", "self.t is one ahead of the updates made"): BIAS,
+    ("*", "the velocity never slows down (no friction)"): _s(NB03, "2. The heavy ball"),
 }
 
 
@@ -231,6 +235,20 @@ PHRASES: dict[str, str] = {
     "the same minibatch at every step": "used the same minibatch at every step",
     "the whole data set at every step": "used the whole data set at every step",
     "the seed was ignored": "ignored the seed",
+    "2 / norm instead of 2 / lambda_max": "used 2/‖H‖ instead of 2/λ_max",
+    "bias correction with t + 1": "corrected the bias with t + 1",
+    "eps both inside and outside the sqrt": "put eps both inside and outside the square root",
+    "float32 state": "kept the state in float32",
+    "look-ahead with the wrong sign": "looked ahead in the wrong direction",
+    "m and v are one array": "made m and v one array",
+    "s grows linearly in t": "made s grow linearly in t",
+    "self.t is one ahead of the updates made": "started self.t one ahead of the updates made",
+    "square root of m_hat in the numerator": "took the square root of m̂ in the numerator",
+    "summed over every coordinate (no axis)": "summed over every coordinate (no axis)",
+    "the step used m from the previous update": "stepped with m from the previous update",
+    "the step used v from the previous update": "stepped with v from the previous update",
+    "the two components swapped": "swapped the two gradient components",
+    "the velocity never slows down (no friction)": "left the velocity without friction",
 }
 
 
@@ -250,6 +268,8 @@ def _hints() -> dict[tuple[str, str], str]:
         found.update({(item, v.name): v.hint for v in variants})
     found.update({("train_losses", m.name): m.hint for m in mistakes.TRAINING_MISTAKES})
     found[("adam", mistakes.SHARED_COUNTER.name)] = mistakes.SHARED_COUNTER.hint
+    f32 = mistakes.FLOAT32_STATE  # any optimizer that keeps state (SGD keeps none)
+    found.update({(item, f32.name): f32.hint for item in mistakes.MISTAKES if item != "sgd"})
     return found
 
 

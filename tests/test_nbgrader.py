@@ -86,8 +86,8 @@ def with_wrong_answer(nb: dict, item: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, float]]:
-    """Autograde the class with nbgrader; {student: {"ws/item": score}}."""
+def course(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, Path]:
+    """An nbgrader course with the worksheets released: (root, environment, nbgrader's venv)."""
     env_dir = nbgrader_env()
     root = tmp_path_factory.mktemp("nbgrader-course")
     kernel = root / "jupyter" / "kernels" / "python3"
@@ -103,16 +103,30 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, floa
     env = dict(os.environ, JUPYTER_PATH=str(root / "jupyter"),
                PATH=f"{env_dir / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
 
-    def nbgrader(*args: str) -> None:
-        done = subprocess.run([str(env_dir / "bin" / "nbgrader"), *args], cwd=root, env=env,
-                              capture_output=True, text=True, timeout=1200)
-        assert done.returncode == 0, f"nbgrader {' '.join(args)}:\n{done.stderr[-3000:]}"
-
     source = root / "source" / "ws"
     source.mkdir(parents=True)
     for path in worksheets.solution_paths():
         shutil.copy(path, source / path.name)
-    nbgrader("generate_assignment", "ws", "--force")
+    run_nbgrader(root, env, env_dir, "generate_assignment", "ws", "--force")
+    return root, env, env_dir
+
+
+def run_nbgrader(root: Path, env: dict, env_dir: Path, *args: str) -> str:
+    """Run an nbgrader command in the course; its standard output (it must succeed)."""
+    done = subprocess.run([str(env_dir / "bin" / "nbgrader"), *args], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, f"nbgrader {' '.join(args)}:\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def graded(course) -> dict[str, dict[str, float]]:
+    """Autograde the class with nbgrader; {student: {"ws/item": score}}."""
+    root, env, env_dir = course
+
+    def nbgrader(*args: str) -> None:
+        run_nbgrader(root, env, env_dir, *args)
+
     students: dict[str, dict[str, dict]] = {"worked": {}, "blank": {}}
     for path in worksheets.solution_paths():
         worked = worksheets.read_notebook(path)
@@ -173,3 +187,23 @@ def test_one_wrong_answer_loses_exactly_its_points(graded):
         total = sum(score for score, _ in scores.values())
         sheet_total = sum(v for k, v in want.items() if k.startswith(sheet + "/"))
         assert total == sheet_total - want[f"{sheet}/check-{item}"], student
+
+
+def test_nbgrader_validate_fails_blank_and_wrong_notebooks_and_passes_worked_ones(course, tmp_path):
+    root, env, env_dir = course
+    sheet = worksheets.solution_paths()[0]
+    worked = worksheets.read_notebook(sheet)
+    item = next(iter(answer_symbols(worked)))
+    cases = {"worked": worked, "wrong": with_wrong_answer(worked, item),
+             "blank": json.loads((root / "release" / "ws" / sheet.name).read_text())}
+    said = {}
+    for name, nb in cases.items():
+        path = tmp_path / name / sheet.name
+        path.parent.mkdir()
+        path.write_text(json.dumps(nb))
+        said[name] = run_nbgrader(root, env, env_dir, "validate", str(path))
+    assert "Success! Your notebook passes all the tests." in said["worked"], said["worked"]
+    n_checks = sum(1 for c in worked["cells"] if worksheets.course_meta(c).get("role") == "check")
+    assert f"VALIDATION FAILED ON {n_checks} CELL(S)" in said["blank"], said["blank"]
+    assert "VALIDATION FAILED ON 1 CELL(S)" in said["wrong"], said["wrong"]
+    assert f"CheckFailed: {items.ITEMS[item].symbol}" in said["wrong"], said["wrong"]

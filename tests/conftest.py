@@ -1,7 +1,5 @@
 """Shared test configuration."""
 
-import os
-
 import pytest
 
 # Grading fixtures are data, never tests: notebooks anywhere under tests/ must not be executed
@@ -14,13 +12,10 @@ collect_ignore_glob = ["*.ipynb", "submissions/*"]
 def gradebook_key(tmp_path_factory):
     """The gradebook MAC key in a temporary file: the tests never write one into ~."""
     key = tmp_path_factory.mktemp("state") / "gradebook.key"
-    old = os.environ.get("COURSE_GRADEBOOK_KEY")
-    os.environ["COURSE_GRADEBOOK_KEY"] = str(key)
-    yield key
-    if old is None:
-        os.environ.pop("COURSE_GRADEBOOK_KEY", None)
-    else:
-        os.environ["COURSE_GRADEBOOK_KEY"] = old
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("COURSE_GRADEBOOK_KEY", str(key))
+        yield key
+
 
 # Tests that start servers, browsers, other tools or grading subprocesses: `make test` runs
 # them, `make test-fast` (-m "not slow") leaves them out to stay under 30 s.

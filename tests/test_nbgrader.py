@@ -10,6 +10,7 @@ The test skips, saying why, only when the package index cannot be reached to bui
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -123,10 +124,7 @@ def run_nbgrader(root: Path, env: dict, env_dir: Path, *args: str) -> str:
 def graded(course) -> dict[str, dict[str, float]]:
     """Autograde the class with nbgrader; {student: {"ws/item": score}}."""
     root, env, env_dir = course
-
-    def nbgrader(*args: str) -> None:
-        run_nbgrader(root, env, env_dir, *args)
-
+    nbgrader = functools.partial(run_nbgrader, root, env, env_dir)
     students: dict[str, dict[str, dict]] = {"worked": {}, "blank": {}}
     for path in worksheets.solution_paths():
         worked = worksheets.read_notebook(path)
